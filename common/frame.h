@@ -1,0 +1,44 @@
+/* Frames from memsafe-worker to memsafed: a 4-byte big-endian length,
+ * then that many bytes of JSON object with a "t" (type) member:
+ *
+ *   doc        pages: document opened, M pages
+ *   page       page, pages: about to process page N (the daemon remembers
+ *              it, so a worker that dies is known to have died on N)
+ *   batch      batch, first_page, last_page, bytes, chunks: [{page, text}]
+ *   page_error page, message: one page could not be read; the rest go on
+ *   pressure   phase (alloc|hold|release), mb, target_mb
+ *   end        pages, chunks, batches: normal completion
+ *   fatal      reason (bad_document|setup|internal), message
+ *
+ * The reader caps a frame's size; anything malformed is a worker fault. */
+#ifndef MEMSAFE_FRAME_H
+#define MEMSAFE_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_HEADER 4
+
+struct frame_reader {
+	uint8_t *buf;
+	size_t len, cap;  /* bytes buffered, allocated */
+	size_t max;       /* largest body accepted */
+	size_t taken;     /* bytes of the frame last handed out */
+};
+
+void frame_reader_init(struct frame_reader *fr, size_t max);
+void frame_reader_done(struct frame_reader *fr);
+/* Read once from fd into the buffer: >0 bytes read, 0 EOF, -EAGAIN, or a
+ * negative errno. */
+ssize_t frame_reader_fill(struct frame_reader *fr, int fd);
+/* Append bytes (tests, fuzzing). */
+int frame_reader_feed(struct frame_reader *fr, const void *data, size_t len);
+/* Next complete body: 1 with *body and *len valid until the next call, 0 when
+ * more bytes are needed, -EMSGSIZE when the announced length exceeds max,
+ * -EBADMSG for a zero-length frame. */
+int frame_reader_next(struct frame_reader *fr, const char **body, size_t *len);
+
+/* Write one frame (header + body) to fd, blocking. */
+int frame_write(int fd, const void *body, size_t len);
+
+#endif

@@ -1,0 +1,18 @@
+/* memsafectl's connection to memsafed: one request, one reply. */
+#ifndef MEMSAFE_CLIENT_H
+#define MEMSAFE_CLIENT_H
+
+#include <yajl/yajl_tree.h>
+
+struct client;
+
+/* Connect; on failure err says why and what to do. */
+int client_connect(const char *path, struct client **ret, char *err, size_t errsz);
+void client_close(struct client *c);
+/* Send one request (with fd passed when >= 0) and parse the reply. On a
+ * transport or parse failure returns a negative errno with err set; a
+ * daemon-side error is a successful call whose reply has "ok": false. */
+int client_call(struct client *c, const char *req, int fd, yajl_val *ret,
+		char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,967 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "artifacts.h"
+#include "job.h"
+#include "json.h"
+#include "log.h"
+#include "sink.h"
+#include "spawn.h"
+#include "spool.h"
+#include "util.h"
+
+/* A pipe that sends nothing for this long is given up on. */
+#define SPOOL_IDLE_MS (30 * 1000)
+
+TAILQ_HEAD(job_list, job);
+
+struct jobs {
+	struct event_base *base;
+	const struct config *cfg;
+	struct cgroup_root *cg;
+	struct job_list all, queue;
+	char *jobs_dir, *spool_dir;
+	uint64_t next_id;
+	unsigned running, queued;
+};
+
+static const char *const state_names[] = {
+	[JOB_SPOOLING] = "spooling", [JOB_QUEUED] = "queued",
+	[JOB_RUNNING] = "running", [JOB_DONE] = "done", [JOB_FAILED] = "failed",
+	[JOB_OOM_KILLED] = "oom_killed", [JOB_CANCELLED] = "cancelled",
+	[JOB_INTERRUPTED] = "interrupted",
+};
+
+static const char *const end_names[] = {
+	[END_NONE] = NULL, [END_OK] = "ok", [END_OOM_KILL] = "oom_kill",
+	[END_SANDBOX_VIOLATION] = "sandbox_violation", [END_CRASH] = "crash",
+	[END_TIMEOUT] = "timeout", [END_CANCELLED] = "cancelled",
+	[END_BAD_DOCUMENT] = "bad_document", [END_INTERRUPTED] = "interrupted",
+};
+
+const char *job_state_name(enum job_state s) { return state_names[s]; }
+const char *job_end_name(enum job_end e) { return end_names[e]; }
+
+enum job_end job_classify(const struct job_exit *x)
+{
+	if (x->cancelled)
+		return END_CANCELLED;
+	if (x->timed_out)
+		return END_TIMEOUT;
+	/* The kernel's verdict comes first: an OOM kill can also look like
+	 * a crash or a half-finished document. */
+	if (!x->exited && x->code_or_signal == SIGKILL && x->oom_kills > 0)
+		return END_OOM_KILL;
+	if (!x->exited && x->code_or_signal == SIGSYS)
+		return END_SANDBOX_VIOLATION;
+	if (x->fatal && strcmp(x->fatal, "bad_document") == 0)
+		return END_BAD_DOCUMENT;
+	if (x->exited && x->code_or_signal == 0 && x->saw_end_frame && !x->fatal)
+		return END_OK;
+	return END_CRASH;
+}
+
+enum job_state job_state_for_end(enum job_end e)
+{
+	switch (e) {
+	case END_OK: return JOB_DONE;
+	case END_OOM_KILL: return JOB_OOM_KILLED;
+	case END_CANCELLED: return JOB_CANCELLED;
+	case END_INTERRUPTED: return JOB_INTERRUPTED;
+	default: return JOB_FAILED;
+	}
+}
+
+static void set_message(struct job *job, const char *fmt, ...) _printf_(2, 3);
+static void set_message(struct job *job, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(job->message);
+	job->message = s;
+}
+
+static void job_free(struct job *job)
+{
+	if (!job)
+		return;
+	spool_free(job->spool);
+	if (job->spool_fd >= 0)
+		close(job->spool_fd);
+	frame_reader_done(&job->fr);
+	free(job->in_buf);
+	free(job->fatal_reason);
+	free(job->message);
+	free(job->dir);
+	free(job->batch_recs);
+	free(job);
+}
+
+static void job_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	job_free(arg);
+}
+
+/* Free a job after the current callback has returned. */
+static void job_free_later(struct job *job)
+{
+	struct timeval zero = { 0, 0 };
+
+	if (event_base_once(job->jobs->base, -1, EV_TIMEOUT, job_free_cb, job, &zero) < 0)
+		job_free(job); /* cannot happen short of ENOMEM; leak nothing */
+}
+
+static void spool_path(const struct job *job, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%" PRIu64 ".doc", job->jobs->spool_dir, job->id);
+}
+
+static void queue_insert(struct jobs *jobs, struct job *job)
+{
+	struct job *it;
+
+	/* Higher priority first; equal priorities keep submission order. */
+	TAILQ_FOREACH(it, &jobs->queue, queue)
+		if (it->priority < job->priority)
+			break;
+	if (it)
+		TAILQ_INSERT_BEFORE(it, job, queue);
+	else
+		TAILQ_INSERT_TAIL(&jobs->queue, job, queue);
+	jobs->queued++;
+	job->state = JOB_QUEUED;
+}
+
+static void jobs_schedule(struct jobs *jobs);
+
+/* ---- the end of a job --------------------------------------------------- */
+
+static void worker_release(struct job *job)
+{
+	if (job->ev_exit)
+		event_free(job->ev_exit);
+	if (job->ev_in)
+		event_free(job->ev_in);
+	if (job->ev_out)
+		event_free(job->ev_out);
+	if (job->ev_timeout)
+		event_free(job->ev_timeout);
+	job->ev_exit = job->ev_in = job->ev_out = job->ev_timeout = NULL;
+	if (job->pidfd >= 0)
+		close(job->pidfd);
+	if (job->in_fd >= 0)
+		close(job->in_fd);
+	if (job->out_fd >= 0)
+		close(job->out_fd);
+	job->pidfd = job->in_fd = job->out_fd = -1;
+}
+
+static void job_finish(struct job *job, enum job_end end)
+{
+	struct jobs *jobs = job->jobs;
+	char path[PATH_MAX];
+	int r;
+
+	if (job->cg) {
+		struct cgroup_stats st;
+		if (cgroup_job_stats(job->cg, &st) == 0) {
+			/* A peak is never below anything seen while it ran. */
+			st.peak = MAX(st.peak, job->cgstats.peak);
+			job->cgstats = st;
+		}
+	}
+	worker_release(job);
+	if (job->cg) {
+		if ((r = cgroup_job_destroy(job->cg)) < 0)
+			log_job(LOG_ERR, job->id, NULL, "could not remove its cgroup: %s",
+				strerror(-r));
+		job->cg = NULL;
+	}
+	if (job->spool_fd >= 0) {
+		close(job->spool_fd);
+		job->spool_fd = -1;
+		spool_path(job, path, sizeof path);
+		unlink(path);
+	}
+	job->end = end;
+	job->state = job_state_for_end(end);
+	job->ended_ms = now_real_ms();
+	job->ended_mono = now_mono_ms();
+	if (job->state == JOB_RUNNING || end == END_NONE)
+		abort();
+	if ((r = artifacts_write(job, jobs->cfg)) < 0)
+		log_job(LOG_ERR, job->id, NULL, "could not write its artifacts in %s: %s",
+			job->dir, strerror(-r));
+	log_memory(job->id, "job end", (double)job->peak_rss_kb / 1024.0);
+	log_job(end == END_OK ? LOG_INFO : LOG_WARNING, job->id,
+		end == END_OOM_KILL ? MSGID_OOM_KILL : MSGID_JOB_END,
+		"%s: %s (%s), %u pages, %" PRIu64 " batches, peak %.1f MB of %.0f MB%s%s",
+		job->name, job_state_name(job->state), job_end_name(end), job->pages,
+		job->batches, (double)job->cgstats.peak / 1048576.0,
+		(double)job->lim.memory_max / 1048576.0, job->message ? ": " : "",
+		job->message ? job->message : "");
+	jobs->running--;
+	jobs_schedule(jobs);
+}
+
+/* Gather how the worker ended (it has been reaped) and finish the job. */
+static void job_worker_gone(struct job *job, const siginfo_t *si)
+{
+	struct job_exit x = {
+		.exited = si->si_code == CLD_EXITED,
+		.code_or_signal = si->si_status,
+		.saw_end_frame = job->saw_end,
+		.fatal = job->fatal_reason,
+		.cancelled = job->cancelled,
+		.timed_out = job->timed_out,
+	};
+	struct cgroup_stats st;
+
+	if (x.exited)
+		job->exit_code = si->si_status;
+	else
+		job->exit_signal = si->si_status;
+	if (job->cg && cgroup_job_stats(job->cg, &st) == 0)
+		x.oom_kills = st.ev.oom_kill;
+	enum job_end end = job_classify(&x);
+	if (end == END_CRASH && !job->message)
+		set_message(job, x.exited ? "the worker exited with status %d" :
+			    "the worker was killed by signal %d (%s)",
+			    si->si_status, strsignal(si->si_status));
+	if (end == END_OOM_KILL)
+		set_message(job, "the kernel killed the worker at memory.max (%" PRIu64
+			    " MB) on page %u", job->lim.memory_max >> 20, job->page);
+	if (end == END_SANDBOX_VIOLATION && !job->message)
+		set_message(job, "the worker made a system call its sandbox forbids");
+	job_finish(job, end);
+}
+
+/* ---- frames from the worker -------------------------------------------- */
+
+static int batch_rec_add(struct job *job, const struct batch_rec *rec)
+{
+	if (job->n_batch_recs == job->cap_batch_recs) {
+		size_t cap = job->cap_batch_recs ? job->cap_batch_recs * 2 : 16;
+		struct batch_rec *p = realloc(job->batch_recs, cap * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		job->batch_recs = p;
+		job->cap_batch_recs = cap;
+	}
+	job->batch_recs[job->n_batch_recs++] = *rec;
+	return 0;
+}
+
+static double worker_rss_mb(pid_t pid)
+{
+	char path[64], buf[2048];
+	uint64_t kb = 0;
+	char *p;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (read_small_file(path, buf, sizeof buf) < 0 || !(p = strstr(buf, "VmRSS:")))
+		return 0;
+	kb = strtoull(p + 6, NULL, 10);
+	return (double)kb / 1024.0;
+}
+
+static int job_batch(struct job *job, yajl_val v)
+{
+	yajl_val chunks = json_get(v, "chunks");
+	struct batch_rec rec = { .status = BATCH_FLUSHED };
+	uint64_t t0 = 0, first = 0, last = 0;
+	char err[256] = "", op[64];
+	int r;
+
+	if (!YAJL_IS_ARRAY(chunks) || json_get_u64(v, "batch", &rec.id) < 0)
+		return -EBADMSG;
+	json_get_u64(v, "first_page", &first);
+	json_get_u64(v, "last_page", &last);
+	json_get_u64(v, "bytes", &rec.bytes);
+	json_get_u64(v, "started_ms", &t0);
+	rec.first_page = (unsigned)first;
+	rec.last_page = (unsigned)last;
+	rec.chunks = chunks->u.array.len;
+	rec.started_ms = t0 ? t0 : now_real_ms();
+	rec.rss_mb = worker_rss_mb(job->pid);
+	r = sink_flush(job, job->jobs->cfg->state_dir, v, err, sizeof err);
+	rec.finished_ms = now_real_ms();
+	job->batches++;
+	job->chunks += rec.chunks;
+	if (r < 0) {
+		rec.status = BATCH_FAILED;
+		snprintf(rec.error, sizeof rec.error, "%s", err);
+		job->batches_failed++;
+		log_job(LOG_WARNING, job->id, NULL, "batch %" PRIu64 " failed to flush: %s",
+			rec.id, err);
+	} else {
+		job->batches_flushed++;
+		job->flushed_page = rec.last_page;
+	}
+	snprintf(op, sizeof op, "batch %" PRIu64, rec.id);
+	log_memory(job->id, op, rec.rss_mb);
+	if (rec.rss_mb * 1048576.0 > (double)job->jobs->cfg->memory_warn)
+		log_job(LOG_WARNING, job->id, NULL,
+			"[MEMORY] warning: worker RSS %.2f MB is above memory_warn (%.0f MB)",
+			rec.rss_mb, (double)job->jobs->cfg->memory_warn / 1048576.0);
+	return batch_rec_add(job, &rec);
+}
+
+/* Act on one frame; a negative return is a worker fault. */
+static int job_frame(struct job *job, const char *body, size_t len)
+{
+	_cleanup_json_ yajl_val v = NULL;
+	const char *t, *s;
+	uint64_t n;
+	char err[128];
+
+	if (json_parse(body, len, &v, err, sizeof err) < 0 || json_get_str(v, "t", &t) < 0)
+		return -EBADMSG;
+	if (strcmp(t, "page") == 0 || strcmp(t, "doc") == 0) {
+		if (json_get_u64(v, "pages", &n) == 0 && n <= UINT32_MAX)
+			job->pages = (unsigned)n;
+		if (json_get_u64(v, "page", &n) == 0 && n <= UINT32_MAX)
+			job->page = (unsigned)n;
+	} else if (strcmp(t, "batch") == 0) {
+		return job_batch(job, v);
+	} else if (strcmp(t, "page_error") == 0) {
+		if (json_get_u64(v, "page", &n) < 0 || json_get_str(v, "message", &s) < 0)
+			return -EBADMSG;
+		log_job(LOG_WARNING, job->id, NULL, "page %" PRIu64 " skipped: %s", n, s);
+	} else if (strcmp(t, "pressure") == 0) {
+		if (json_get_u64(v, "mb", &n) == 0)
+			job->pressure_mb = n;
+	} else if (strcmp(t, "end") == 0) {
+		job->saw_end = true;
+		if (json_get_u64(v, "pages", &n) == 0 && n <= UINT32_MAX)
+			job->pages = (unsigned)n;
+	} else if (strcmp(t, "fatal") == 0) {
+		if (json_get_str(v, "reason", &t) < 0 || json_get_str(v, "message", &s) < 0)
+			return -EBADMSG;
+		free(job->fatal_reason);
+		job->fatal_reason = strdup(t);
+		set_message(job, "%s", s);
+	} else {
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Read what the worker wrote; returns 0 at EOF, 1 for more to come, or a
+ * negative errno for a worker fault. */
+static int job_read_frames(struct job *job)
+{
+	for (;;) {
+		const char *body;
+		size_t len;
+		ssize_t n = frame_reader_fill(&job->fr, job->out_fd);
+		int r;
+
+		if (n == -EAGAIN)
+			return 1;
+		if (n < 0)
+			return (int)n;
+		while ((r = frame_reader_next(&job->fr, &body, &len)) == 1)
+			if ((r = job_frame(job, body, len)) < 0)
+				break;
+		if (r < 0) {
+			set_message(job, r == -EMSGSIZE ?
+				    "the worker sent a frame larger than the limit" :
+				    "the worker sent a malformed frame");
+			return r;
+		}
+		if (n == 0)
+			return 0;
+	}
+}
+
+static void out_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+	int r = job_read_frames(job);
+
+	if (r == 1)
+		return;
+	event_del(job->ev_out);
+	if (r < 0)
+		cgroup_job_kill(job->cg); /* a worker fault: the exit ends the job */
+}
+
+static void exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+	struct rusage ru;
+	siginfo_t si;
+
+	if (spawn_reap(job->pidfd, &si, &ru) < 0)
+		return;
+	job->peak_rss_kb = (uint64_t)ru.ru_maxrss;
+	/* The worker is gone, so its end of the pipe is closed: what is left
+	 * in the pipe can be read to EOF without blocking. */
+	if (job->out_fd >= 0 && event_pending(job->ev_out, EV_READ, NULL))
+		job_read_frames(job);
+	job_worker_gone(job, &si);
+}
+
+/* Stream the spooled document into the worker's pipe, one buffer at a
+ * time, as fast as the worker takes it. */
+static void in_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+	size_t bufsz = job->jobs->cfg->stream_buffer_size;
+
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n;
+
+		if (job->in_pos == job->in_len) {
+			n = pread(job->spool_fd, job->in_buf, bufsz, (off_t)job->in_off);
+			if (n <= 0)
+				goto done; /* EOF: the worker sees the end of input */
+			job->in_off += (uint64_t)n;
+			job->in_len = (size_t)n;
+			job->in_pos = 0;
+		}
+		n = write(job->in_fd, job->in_buf + job->in_pos, job->in_len - job->in_pos);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0)
+			goto done; /* EPIPE: the worker stopped reading */
+		job->in_pos += (size_t)n;
+	}
+	return;
+done:
+	event_free(job->ev_in);
+	job->ev_in = NULL;
+	close(job->in_fd);
+	job->in_fd = -1;
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+
+	job->timed_out = true;
+	set_message(job, "the job ran longer than its timeout (%" PRIu64 " ms)",
+		    job->timeout_ms);
+	cgroup_job_kill(job->cg);
+}
+
+/* ---- starting a worker -------------------------------------------------- */
+
+static int job_start(struct job *job)
+{
+	struct jobs *jobs = job->jobs;
+	const struct config *cfg = jobs->cfg;
+	char a_batch[24], a_bytes[24], a_wait[24], a_chunk[24], a_overlap[24],
+		a_buf[24], a_target[24], a_hold[24];
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, scratch = -1, r;
+	struct spawn_args sa = { .path = cfg->worker_path, .cgroup_dirfd = -1,
+				 .procs_fds = { -1, -1 } };
+	char *envp[] = { "PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", NULL };
+	char *argv[32];
+	int argc = 0;
+
+	r = cgroup_job_create(jobs->cg, job->id, &job->lim, &job->cg);
+	if (r < 0) {
+		set_message(job, "could not create its cgroup under %s: %s",
+			    cgroup_jobs_path(jobs->cg), strerror(-r));
+		return r;
+	}
+	argv[argc++] = "memsafe-worker";
+	if (job->kind == JOB_PRESSURE) {
+		snprintf(a_target, sizeof a_target, "%" PRIu64, job->target_mb);
+		snprintf(a_hold, sizeof a_hold, "%" PRIu64, job->hold_ms);
+		argv[argc++] = "pressure";
+		argv[argc++] = "--target-mb";
+		argv[argc++] = a_target;
+		argv[argc++] = "--hold-ms";
+		argv[argc++] = a_hold;
+	} else {
+		snprintf(a_batch, sizeof a_batch, "%u", job->batch_size);
+		snprintf(a_bytes, sizeof a_bytes, "%" PRIu64, job->max_bytes);
+		snprintf(a_wait, sizeof a_wait, "%" PRIu64, job->max_wait_ms);
+		snprintf(a_chunk, sizeof a_chunk, "%u", cfg->chunk_size);
+		snprintf(a_overlap, sizeof a_overlap, "%u", cfg->chunk_overlap);
+		snprintf(a_buf, sizeof a_buf, "%" PRIu64, cfg->stream_buffer_size);
+		argv[argc++] = "extract";
+		argv[argc++] = "--batch-size";
+		argv[argc++] = a_batch;
+		argv[argc++] = "--max-bytes";
+		argv[argc++] = a_bytes;
+		argv[argc++] = "--max-wait-ms";
+		argv[argc++] = a_wait;
+		argv[argc++] = "--chunk-size";
+		argv[argc++] = a_chunk;
+		argv[argc++] = "--chunk-overlap";
+		argv[argc++] = a_overlap;
+		argv[argc++] = "--buffer-size";
+		argv[argc++] = a_buf;
+		argv[argc++] = "--scratch-fd";
+		argv[argc++] = "3";
+	}
+	if (geteuid() == 0) {
+		argv[argc++] = "--user";
+		argv[argc++] = cfg->worker_user;
+	}
+	argv[argc] = NULL;
+
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (job->kind == JOB_INGEST) {
+		/* The worker assembles a PDF here: an unlinked file in the
+		 * spool, so a large document costs disk, not memory. */
+		scratch = open(jobs->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (scratch < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	r = cgroup_job_procs_fds(job->cg, sa.procs_fds, 2);
+	if (r < 0)
+		goto fail;
+	sa.argv = argv;
+	sa.envp = envp;
+	sa.cgroup_dirfd = cgroup_job_dirfd(job->cg);
+	sa.fds[0] = in[0];
+	sa.fds[1] = out[1];
+	sa.fds[2] = STDERR_FILENO;
+	sa.fds[3] = scratch;
+	sa.fds[4] = -1;
+	r = spawn_process(&sa, &job->pid, &job->pidfd);
+	for (int i = 0; i < 2; i++)
+		if (sa.procs_fds[i] >= 0)
+			close(sa.procs_fds[i]);
+	if (r < 0)
+		goto fail;
+	close(in[0]);
+	close(out[1]);
+	if (scratch >= 0)
+		close(scratch);
+	job->in_fd = in[1];
+	job->out_fd = out[0];
+	evutil_make_socket_nonblocking(job->in_fd);
+	evutil_make_socket_nonblocking(job->out_fd);
+	frame_reader_init(&job->fr, 6 * job->max_bytes + 65536);
+
+	job->ev_exit = event_new(jobs->base, job->pidfd, EV_READ | EV_PERSIST, exit_cb, job);
+	job->ev_out = event_new(jobs->base, job->out_fd, EV_READ | EV_PERSIST, out_cb, job);
+	if (job->kind == JOB_INGEST) {
+		job->in_buf = malloc(cfg->stream_buffer_size);
+		job->ev_in = event_new(jobs->base, job->in_fd, EV_WRITE | EV_PERSIST, in_cb, job);
+	} else {
+		close(job->in_fd);
+		job->in_fd = -1;
+	}
+	if (job->timeout_ms)
+		job->ev_timeout = evtimer_new(jobs->base, timeout_cb, job);
+	if (!job->ev_exit || !job->ev_out ||
+	    (job->kind == JOB_INGEST && (!job->in_buf || !job->ev_in)) ||
+	    (job->timeout_ms && !job->ev_timeout)) {
+		/* The worker is already running: kill it and let exit_cb,
+		 * if it exists, or the caller finish the job. */
+		cgroup_job_kill(job->cg);
+		set_message(job, "out of memory in the daemon while starting the worker");
+		return -ENOMEM;
+	}
+	event_add(job->ev_exit, NULL);
+	event_add(job->ev_out, NULL);
+	if (job->ev_in)
+		event_add(job->ev_in, NULL);
+	if (job->ev_timeout) {
+		struct timeval tv = { (time_t)(job->timeout_ms / 1000),
+				      (suseconds_t)(job->timeout_ms % 1000) * 1000 };
+		event_add(job->ev_timeout, &tv);
+	}
+	return 0;
+fail:
+	set_message(job, "could not start the worker %s: %s", cfg->worker_path, strerror(-r));
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	if (scratch >= 0)
+		close(scratch);
+	return r;
+}
+
+static void jobs_schedule(struct jobs *jobs)
+{
+	struct job *job;
+
+	while (jobs->running < jobs->cfg->max_concurrent &&
+	       (job = TAILQ_FIRST(&jobs->queue))) {
+		TAILQ_REMOVE(&jobs->queue, job, queue);
+		jobs->queued--;
+		job->state = JOB_RUNNING;
+		job->started_ms = now_real_ms();
+		job->started_mono = now_mono_ms();
+		jobs->running++;
+		free(job->message);
+		job->message = NULL;
+		log_job(LOG_INFO, job->id, MSGID_JOB_START,
+			"%s: starting (%s, memory_max %" PRIu64 " MB, cgroup %s mode)",
+			job->name, job->kind == JOB_PRESSURE ? "pressure" : "ingest",
+			job->lim.memory_max >> 20, cgroup_mode_name(cgroup_mode(jobs->cg)));
+		if (job_start(job) < 0) {
+			if (job->pidfd >= 0) {
+				/* A worker exists and was killed; exit_cb
+				 * cannot run without its event, so reap here. */
+				siginfo_t si;
+				struct rusage ru;
+				while (spawn_reap(job->pidfd, &si, &ru) == -EAGAIN)
+					usleep(1000);
+				job_worker_gone(job, &si);
+			} else {
+				job_finish(job, END_CRASH);
+			}
+			continue;
+		}
+		log_memory(job->id, "job start", worker_rss_mb(job->pid));
+	}
+}
+
+/* ---- submission --------------------------------------------------------- */
+
+static void spooled(struct spool *sp, int error, const char *msg, void *arg)
+{
+	struct job *job = arg;
+	struct jobs *jobs = job->jobs;
+	void (*cb)(struct job *, int, const char *, const char *, void *) = job->submitted;
+	void *cbarg = job->submitted_arg;
+
+	close(job->src_fd);
+	job->src_fd = -1;
+	job->submitted = NULL;
+	TAILQ_REMOVE(&jobs->all, job, all);
+	if (error < 0) {
+		char path[PATH_MAX];
+		spool_path(job, path, sizeof path);
+		unlink(path);
+		rmdir(job->dir);
+		if (cb)
+			cb(job, error, error == -EFBIG ? ERR_TOO_LARGE :
+			   error == -EIO || error == -ENOMEM ? ERR_INTERNAL : ERR_BAD_FD,
+			   msg, cbarg);
+		job_free_later(job);
+		return;
+	}
+	job->size = spool_size(sp);
+	snprintf(job->sha256, sizeof job->sha256, "%s", spool_sha256(sp));
+	TAILQ_INSERT_TAIL(&jobs->all, job, all);
+	queue_insert(jobs, job);
+	log_job(LOG_INFO, job->id, NULL, "%s: queued (%" PRIu64 " bytes, sha256 %.16s…, uid %u)",
+		job->name, job->size, job->sha256, (unsigned)job->uid);
+	if (cb)
+		cb(job, 0, NULL, NULL, cbarg);
+	jobs_schedule(jobs);
+}
+
+/* Apply the configuration's defaults and ceilings to the submitter's
+ * options. */
+static int resolve_options(struct job *job, const struct config *cfg,
+			   const struct job_options *o, const char **code,
+			   char *msg, size_t msgsz)
+{
+	job->lim.memory_max = o->has_memory_max ? o->memory_max : cfg->memory_max;
+	if (job->lim.memory_max > cfg->memory_max_ceiling) {
+		*code = ERR_REFUSED;
+		snprintf(msg, msgsz, "memory_max %" PRIu64 " MB is above the ceiling of %"
+			 PRIu64 " MB set by the administrator (memory_max_ceiling)",
+			 job->lim.memory_max >> 20, cfg->memory_max_ceiling >> 20);
+		return -EINVAL;
+	}
+	job->lim.memory_high = (uint64_t)((double)job->lim.memory_max * cfg->memory_high_ratio);
+	if (job->lim.memory_high >= job->lim.memory_max)
+		job->lim.memory_high = 0;
+	job->lim.swap_max = cfg->swap_max;
+	job->lim.pids_max = cfg->pids_max;
+	job->batch_size = o->has_batch_size ? (unsigned)o->batch_size : cfg->batch_size;
+	if (job->batch_size > cfg->max_batch_size_ceiling) {
+		*code = ERR_REFUSED;
+		snprintf(msg, msgsz, "batch_size %u is above the ceiling of %u "
+			 "(max_batch_size_ceiling)", job->batch_size, cfg->max_batch_size_ceiling);
+		return -EINVAL;
+	}
+	job->max_bytes = o->has_max_bytes ? o->max_bytes : cfg->max_bytes;
+	job->max_wait_ms = o->has_max_wait_ms ? o->max_wait_ms : cfg->max_wait_ms;
+	job->timeout_ms = o->has_timeout ? o->timeout_ms : cfg->timeout_ms;
+	job->priority = o->has_priority ? (int)o->priority : 0;
+	snprintf(job->kb, sizeof job->kb, "%s", o->kb[0] ? o->kb : cfg->kb);
+	snprintf(job->sink, sizeof job->sink, "%s", o->sink[0] ? o->sink : cfg->sink);
+	if (strcmp(job->sink, "exec") == 0) {
+		*code = ERR_REFUSED;
+		snprintf(msg, msgsz, "the exec sink is not available yet; use --sink jsonl or mock");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int jobs_submit(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gid,
+		int src_fd, struct job **ret, const char **code, char *msg, size_t msgsz)
+{
+	const struct config *cfg = jobs->cfg;
+	char path[PATH_MAX];
+	struct job *job = calloc(1, sizeof *job);
+	int r;
+
+	if (!job)
+		return -ENOMEM;
+	job->jobs = jobs;
+	job->spool_fd = job->pidfd = job->in_fd = job->out_fd = job->src_fd = -1;
+	job->kind = rq->op == OP_PRESSURE ? JOB_PRESSURE : JOB_INGEST;
+	job->uid = uid;
+	job->gid = gid;
+	job->submitted_ms = now_real_ms();
+	r = resolve_options(job, cfg, &rq->opts, code, msg, msgsz);
+	if (r < 0)
+		goto fail;
+	if (job->kind == JOB_PRESSURE) {
+		job->target_mb = rq->target_mb;
+		job->hold_ms = rq->hold_ms;
+		snprintf(job->name, sizeof job->name, "simulate-pressure %" PRIu64 " MB",
+			 rq->target_mb);
+	} else {
+		snprintf(job->name, sizeof job->name, "%s", rq->name[0] ? rq->name : "(unnamed)");
+	}
+	job->id = jobs->next_id++;
+	if (asprintf(&job->dir, "%s/%" PRIu64, jobs->jobs_dir, job->id) < 0) {
+		job->dir = NULL;
+		r = -ENOMEM;
+		goto internal;
+	}
+	if (mkdir(job->dir, 0755) < 0) {
+		r = -errno;
+		goto internal;
+	}
+	if (job->kind == JOB_PRESSURE) {
+		TAILQ_INSERT_TAIL(&jobs->all, job, all);
+		queue_insert(jobs, job);
+		*ret = job;
+		jobs_schedule(jobs);
+		return 1;
+	}
+	spool_path(job, path, sizeof path);
+	job->spool_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (job->spool_fd < 0) {
+		r = -errno;
+		rmdir(job->dir);
+		goto internal;
+	}
+	r = spool_start(jobs->base, src_fd, job->spool_fd, cfg->max_file_size,
+			cfg->stream_chunk_size, SPOOL_IDLE_MS, spooled, job, &job->spool,
+			msg, msgsz);
+	if (r < 0) {
+		*code = r == -ENOMEM ? ERR_INTERNAL : ERR_BAD_FD;
+		unlink(path);
+		rmdir(job->dir);
+		goto fail;
+	}
+	job->src_fd = src_fd;
+	job->state = JOB_SPOOLING;
+	TAILQ_INSERT_TAIL(&jobs->all, job, all);
+	*ret = job;
+	return 0;
+internal:
+	*code = ERR_INTERNAL;
+	snprintf(msg, msgsz, "cannot create the job in %s: %s", jobs->jobs_dir, strerror(-r));
+fail:
+	job_free(job);
+	return r;
+}
+
+/* ---- queries and control ------------------------------------------------ */
+
+struct job *jobs_find(struct jobs *jobs, uint64_t id)
+{
+	struct job *job;
+
+	TAILQ_FOREACH(job, &jobs->all, all)
+		if (job->id == id && job->state != JOB_SPOOLING)
+			return job;
+	return NULL;
+}
+
+struct job *jobs_first(struct jobs *jobs)
+{
+	struct job *job = TAILQ_FIRST(&jobs->all);
+
+	while (job && job->state == JOB_SPOOLING)
+		job = TAILQ_NEXT(job, all);
+	return job;
+}
+
+struct job *jobs_next(struct job *job)
+{
+	do
+		job = TAILQ_NEXT(job, all);
+	while (job && job->state == JOB_SPOOLING);
+	return job;
+}
+
+unsigned jobs_running(const struct jobs *jobs) { return jobs->running; }
+unsigned jobs_queued(const struct jobs *jobs) { return jobs->queued; }
+
+int job_cancel(struct job *job)
+{
+	switch (job->state) {
+	case JOB_QUEUED:
+		TAILQ_REMOVE(&job->jobs->queue, job, queue);
+		job->jobs->queued--;
+		job->cancelled = true;
+		job->jobs->running++; /* job_finish counts it back down */
+		job_finish(job, END_CANCELLED);
+		return 0;
+	case JOB_RUNNING:
+		job->cancelled = true;
+		return cgroup_job_kill(job->cg);
+	default:
+		return -EALREADY;
+	}
+}
+
+void jobs_interrupt_all(struct jobs *jobs)
+{
+	struct job *job;
+
+	TAILQ_FOREACH(job, &jobs->all, all) {
+		if (job->state != JOB_RUNNING)
+			continue;
+		set_message(job, "memsafed stopped while the job ran");
+		cgroup_job_kill(job->cg);
+		job_finish(job, END_INTERRUPTED);
+	}
+}
+
+void job_to_json(const struct job *job, yajl_gen g)
+{
+	yajl_gen_map_open(g);
+	json_kuint(g, "id", job->id);
+	json_kstr(g, "kind", job->kind == JOB_PRESSURE ? "pressure" : "ingest");
+	json_kstr(g, "state", job_state_name(job->state));
+	json_kstr(g, "end_reason", job_end_name(job->end));
+	json_kstr(g, "name", job->name);
+	json_kuint(g, "uid", job->uid);
+	json_kstr(g, "kb", job->kb);
+	json_kstr(g, "sink", job->sink);
+	json_kint(g, "priority", job->priority);
+	json_kuint(g, "size_bytes", job->size);
+	json_kstr(g, "sha256", job->sha256[0] ? job->sha256 : NULL);
+	json_kuint(g, "memory_max", job->lim.memory_max);
+	json_kuint(g, "pages", job->pages);
+	json_kuint(g, "page", job->page);
+	json_kuint(g, "batches", job->batches);
+	json_kuint(g, "batches_flushed", job->batches_flushed);
+	json_kuint(g, "batches_failed", job->batches_failed);
+	json_kuint(g, "chunks", job->chunks);
+	json_kdouble(g, "peak_rss_mb", (double)job->peak_rss_kb / 1024.0);
+	json_kdouble(g, "peak_cgroup_mb", (double)job->cgstats.peak / 1048576.0);
+	json_kstr(g, "dir", job->dir);
+	json_kstr(g, "message", job->message);
+	yajl_gen_map_close(g);
+}
+
+/* ---- the manager -------------------------------------------------------- */
+
+/* The next id follows the largest job directory left by earlier runs, so
+ * artifacts are never overwritten. */
+static uint64_t scan_next_id(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint64_t max = 0, v;
+
+	if (!d)
+		return 1;
+	while ((de = readdir(d)))
+		if (parse_u64(de->d_name, &v) == 0 && v > max)
+			max = v;
+	closedir(d);
+	return max + 1;
+}
+
+/* Spool files of jobs an earlier run never finished. */
+static void clean_spool(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
+int jobs_new(struct event_base *base, const struct config *cfg,
+	     struct cgroup_root *cg, struct jobs **ret, char **err)
+{
+	struct jobs *jobs = calloc(1, sizeof *jobs);
+	int r;
+
+	if (!jobs)
+		return -ENOMEM;
+	jobs->base = base;
+	jobs->cfg = cfg;
+	jobs->cg = cg;
+	TAILQ_INIT(&jobs->all);
+	TAILQ_INIT(&jobs->queue);
+	if (asprintf(&jobs->jobs_dir, "%s/jobs", cfg->state_dir) < 0 ||
+	    asprintf(&jobs->spool_dir, "%s/spool", cfg->state_dir) < 0) {
+		jobs_free(jobs);
+		return -ENOMEM;
+	}
+	if ((r = mkdir_p(jobs->jobs_dir, 0755)) < 0 ||
+	    (r = mkdir_p(jobs->spool_dir, 0700)) < 0) {
+		if (asprintf(err, "cannot create the state directory %s: %s",
+			     cfg->state_dir, strerror(-r)) < 0)
+			*err = NULL;
+		jobs_free(jobs);
+		return r;
+	}
+	clean_spool(jobs->spool_dir);
+	jobs->next_id = scan_next_id(jobs->jobs_dir);
+	*ret = jobs;
+	return 0;
+}
+
+struct jobs *jobs_free(struct jobs *jobs)
+{
+	struct job *job;
+
+	if (!jobs)
+		return NULL;
+	while ((job = TAILQ_FIRST(&jobs->all))) {
+		TAILQ_REMOVE(&jobs->all, job, all);
+		if (job->src_fd >= 0)
+			close(job->src_fd);
+		worker_release(job);
+		if (job->cg)
+			cgroup_job_destroy(job->cg);
+		job_free(job);
+	}
+	free(jobs->jobs_dir);
+	free(jobs->spool_dir);
+	free(jobs);
+	return NULL;
+}

@@ -1,0 +1,131 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "spawn.h"
+#include "util.h"
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* In the child: only async-signal-safe calls; report errno on errfd. */
+static _Noreturn void child(const struct spawn_args *a, int errfd)
+{
+	int n = 0, err;
+	sigset_t all;
+
+	sigemptyset(&all);
+	for (int sig = 1; sig < _NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		goto fail;
+
+	for (int i = 0; i < 2; i++)
+		if (a->procs_fds[i] >= 0 && write(a->procs_fds[i], "0", 1) != 1)
+			goto fail;
+
+	/* Move the wanted fds above the range they go to, so dup2 into
+	 * 0..n-1 cannot clobber one not yet placed. */
+	while (n < SPAWN_MAX_FDS && a->fds[n] >= 0)
+		n++;
+	int moved[SPAWN_MAX_FDS];
+	for (int i = 0; i < n; i++) {
+		moved[i] = fcntl(a->fds[i], F_DUPFD_CLOEXEC, 64);
+		if (moved[i] < 0)
+			goto fail;
+	}
+	for (int i = 0; i < n; i++)
+		if (dup2(moved[i], i) < 0)
+			goto fail;
+	/* Nothing else may leak into the sandbox: mark every other fd
+	 * close-on-exec (5.11+; the daemon opens all its fds CLOEXEC anyway),
+	 * which keeps errfd open until the exec succeeds. */
+	syscall(SYS_close_range, (unsigned)n, ~0U, CLOSE_RANGE_CLOEXEC);
+	execve(a->path, a->argv, a->envp);
+fail:
+	err = errno;
+	if (errfd >= 0)
+		(void)!write(errfd, &err, sizeof err);
+	_exit(127);
+}
+
+static pid_t do_clone3(int cgroup_dirfd, int *pidfd)
+{
+	struct clone_args ca = {
+		.flags = CLONE_PIDFD | (cgroup_dirfd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = (uint64_t)(cgroup_dirfd >= 0 ? cgroup_dirfd : 0),
+	};
+
+	return (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+}
+
+int spawn_process(const struct spawn_args *a, pid_t *ret_pid, int *ret_pidfd)
+{
+	int errpipe[2], pidfd = -1, err = 0;
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		return -errno;
+	pid = do_clone3(a->cgroup_dirfd, &pidfd);
+	if (pid < 0 && (errno == ENOSYS || errno == EINVAL || errno == E2BIG ||
+			errno == EPERM)) {
+		/* No clone3 (or no CLONE_INTO_CGROUP): fork and let the child
+		 * join cgroup.procs itself. Only valid with procs_fds. */
+		pid = fork();
+	}
+	if (pid < 0) {
+		err = -errno;
+		close(errpipe[0]);
+		close(errpipe[1]);
+		return err;
+	}
+	if (pid == 0) {
+		close(errpipe[0]);
+		child(a, errpipe[1]);
+	}
+	close(errpipe[1]);
+	n = read(errpipe[0], &err, sizeof err);
+	close(errpipe[0]);
+	if (pidfd < 0)
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (n == (ssize_t)sizeof err) {
+		/* The child failed before exec and has exited: reap it. */
+		waitpid(pid, NULL, 0);
+		if (pidfd >= 0)
+			close(pidfd);
+		return -err;
+	}
+	if (pidfd < 0) {
+		err = -errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return err;
+	}
+	*ret_pid = pid;
+	*ret_pidfd = pidfd;
+	return 0;
+}
+
+int spawn_reap(int pidfd, siginfo_t *si, struct rusage *ru)
+{
+	memset(si, 0, sizeof *si);
+	/* The raw syscall takes a rusage pointer; glibc's waitid does not. */
+	if (syscall(SYS_waitid, P_PIDFD, pidfd, si, WEXITED | WNOHANG, ru) < 0)
+		return -errno;
+	return si->si_pid == 0 ? -EAGAIN : 0;
+}

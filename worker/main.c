@@ -1,0 +1,145 @@
+/* memsafe-worker: the sandboxed, short-lived ingestion process. The daemon
+ * execs one per job: document on fd 0, frames out on fd 1, scratch on 3. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "emit.h"
+#include "extract.h"
+#include "pressure.h"
+#include "sandbox.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: memsafe-worker extract [OPTIONS]\n"
+		"       memsafe-worker pressure --target-mb N [--step-mb N] [--hold-ms N]\n"
+		"Started by memsafed, one per job, inside the job's cgroup: reads the\n"
+		"document on fd 0 and writes length-prefixed JSON frames on fd 1.\n"
+		"\n"
+		"extract options:\n"
+		"  --batch-size N      chunks per batch (default 10)\n"
+		"  --max-bytes N       bytes per batch (default 5000000)\n"
+		"  --max-wait-ms N     close a batch after this long (default 5000)\n"
+		"  --chunk-size N      bytes per chunk (default 1000)\n"
+		"  --chunk-overlap N   bytes repeated between chunks (default 100)\n"
+		"  --buffer-size N     read size from fd 0 (default 65536)\n"
+		"  --scratch-fd N      where a PDF is assembled (default: none)\n"
+		"  --first-page N      resume: start at page N\n"
+		"  --first-batch N     resume: number batches from N\n"
+		"  --max-file-size N   RLIMIT_FSIZE for the scratch file (default 100M)\n"
+		"common options:\n"
+		"  --user NAME         drop to this user (required when started as root)\n"
+		"  -h, --help          show this help\n"
+		"\n"
+		"Exit status: 0 done, 64 usage, 65 bad document, 70 internal error,\n"
+		"71 sandbox setup failed, 74 I/O error. See memsafe-worker(8).\n");
+}
+
+static int parse_num(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *ret)
+{
+	uint64_t v;
+
+	if (parse_u64(s, &v) < 0 || v < lo || v > hi) {
+		fprintf(stderr, "memsafe-worker: %s takes a number from %llu to %llu, not '%s'\n",
+			opt, (unsigned long long)lo, (unsigned long long)hi, s);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_BATCH = 256, O_BYTES, O_WAIT, O_CHUNK, O_OVERLAP, O_BUF, O_SCRATCH,
+	       O_FPAGE, O_FBATCH, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD };
+	static const struct option longopts[] = {
+		{ "batch-size", required_argument, NULL, O_BATCH },
+		{ "max-bytes", required_argument, NULL, O_BYTES },
+		{ "max-wait-ms", required_argument, NULL, O_WAIT },
+		{ "chunk-size", required_argument, NULL, O_CHUNK },
+		{ "chunk-overlap", required_argument, NULL, O_OVERLAP },
+		{ "buffer-size", required_argument, NULL, O_BUF },
+		{ "scratch-fd", required_argument, NULL, O_SCRATCH },
+		{ "first-page", required_argument, NULL, O_FPAGE },
+		{ "first-batch", required_argument, NULL, O_FBATCH },
+		{ "max-file-size", required_argument, NULL, O_FSIZE },
+		{ "user", required_argument, NULL, O_USER },
+		{ "target-mb", required_argument, NULL, O_TARGET },
+		{ "step-mb", required_argument, NULL, O_STEP },
+		{ "hold-ms", required_argument, NULL, O_HOLD },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct extract_opts xo = {
+		.chunk = { .chunk_size = 1000, .overlap = 100, .batch_size = 10,
+			   .max_bytes = 5000000, .max_wait_ms = 5000, .first_batch_id = 1 },
+		.buffer_size = 65536, .in_fd = 0, .scratch_fd = -1, .first_page = 1,
+	};
+	struct sandbox_opts so = { .max_file_size = 100 << 20, .max_fds = 16 };
+	uint64_t v, target = 0, step = 16, hold = 0;
+	const char *mode;
+	char err[512];
+	int c, r = 0;
+
+	emit_start_ms = now_real_ms();
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+			usage(stdout);
+			return 0;
+		}
+		usage(stderr);
+		return WORKER_EXIT_USAGE;
+	}
+	mode = argv[1];
+	if (strcmp(mode, "extract") != 0 && strcmp(mode, "pressure") != 0) {
+		fprintf(stderr, "memsafe-worker: unknown mode '%s' (extract or pressure)\n", mode);
+		return WORKER_EXIT_USAGE;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_BATCH: r = parse_num("--batch-size", optarg, 1, 100000, &v); xo.chunk.batch_size = (unsigned)v; break;
+		case O_BYTES: r = parse_num("--max-bytes", optarg, 1024, UINT32_MAX, &v); xo.chunk.max_bytes = v; break;
+		case O_WAIT: r = parse_num("--max-wait-ms", optarg, 1, 3600000, &v); xo.chunk.max_wait_ms = v; break;
+		case O_CHUNK: r = parse_num("--chunk-size", optarg, 64, 1 << 20, &v); xo.chunk.chunk_size = v; break;
+		case O_OVERLAP: r = parse_num("--chunk-overlap", optarg, 0, 1 << 19, &v); xo.chunk.overlap = v; break;
+		case O_BUF: r = parse_num("--buffer-size", optarg, 4096, 16 << 20, &v); xo.buffer_size = v; break;
+		case O_SCRATCH: r = parse_num("--scratch-fd", optarg, 3, 3, &v); xo.scratch_fd = (int)v; break;
+		case O_FPAGE: r = parse_num("--first-page", optarg, 1, UINT32_MAX, &v); xo.first_page = (unsigned)v; break;
+		case O_FBATCH: r = parse_num("--first-batch", optarg, 1, UINT32_MAX, &v); xo.chunk.first_batch_id = v; break;
+		case O_FSIZE: r = parse_num("--max-file-size", optarg, 1 << 20, UINT64_C(1) << 40, &v); so.max_file_size = v; break;
+		case O_USER: so.user = optarg; break;
+		case O_TARGET: r = parse_num("--target-mb", optarg, 1, 1 << 20, &target); break;
+		case O_STEP: r = parse_num("--step-mb", optarg, 1, 1024, &step); break;
+		case O_HOLD: r = parse_num("--hold-ms", optarg, 0, 600000, &hold); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return WORKER_EXIT_USAGE;
+		}
+		if (r < 0)
+			return WORKER_EXIT_USAGE;
+	}
+	if (xo.chunk.overlap * 2 >= xo.chunk.chunk_size) {
+		fprintf(stderr, "memsafe-worker: --chunk-overlap must be less than half of --chunk-size\n");
+		return WORKER_EXIT_USAGE;
+	}
+	if (!strcmp(mode, "pressure") && target == 0) {
+		fprintf(stderr, "memsafe-worker: pressure needs --target-mb N\n");
+		return WORKER_EXIT_USAGE;
+	}
+
+	/* Everything that needs the filesystem happens before the sandbox. */
+	if (!strcmp(mode, "extract") && extract_preinit() < 0)
+		return emit_fatal("setup", "poppler could not be initialised");
+	if (sandbox_enter(&so, err, sizeof err) < 0)
+		return emit_fatal("setup", "sandbox setup failed, not running: %s", err);
+
+	if (!strcmp(mode, "pressure"))
+		return pressure_run(target, step, hold);
+	return extract_run(&xo);
+}

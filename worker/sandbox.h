@@ -1,0 +1,27 @@
+/* The worker's sandbox, entered before it reads a byte of the document,
+ * in a fixed order where each step is checked and any failure aborts:
+ *
+ *   1. unshare network and IPC (and mount) namespaces
+ *   2. drop to the worker user: groups, gid, uid; verify uid 0 is gone
+ *   3. rlimits: no core dumps, few fds, bounded file size
+ *   4. close every fd but 0-3 (document, frames, stderr, scratch)
+ *   5. no_new_privs
+ *   6. seccomp allowlist, kill-process default
+ *
+ * The worker never runs unsandboxed. */
+#ifndef MEMSAFE_SANDBOX_H
+#define MEMSAFE_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sandbox_opts {
+	const char *user;         /* drop to this user (required when root) */
+	uint64_t max_file_size;   /* RLIMIT_FSIZE for the scratch file */
+	unsigned max_fds;         /* RLIMIT_NOFILE */
+};
+
+/* 0, or a negative errno with the failing step explained in err. */
+int sandbox_enter(const struct sandbox_opts *o, char *err, size_t errsz);
+
+#endif
