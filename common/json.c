@@ -113,7 +113,9 @@ char *json_gen_dup(yajl_gen g, size_t *ret_len)
 	return s;
 }
 
-/* Nesting depth of JSON text, ignoring brackets inside strings. */
+/* Nesting depth of JSON text, ignoring brackets inside strings; -1 when a
+ * string holds an escaped NUL (yajl would hand back a string cut short
+ * there, and the rest of it would go unchecked). */
 static int json_depth(const char *buf, size_t len)
 {
 	int depth = 0, max = 0;
@@ -122,10 +124,13 @@ static int json_depth(const char *buf, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		char c = buf[i];
 		if (in_str) {
-			if (c == '\\')
+			if (c == '\\') {
+				if (len - i > 5 && memcmp(buf + i + 1, "u0000", 5) == 0)
+					return -1;
 				i++;
-			else if (c == '"')
+			} else if (c == '"') {
 				in_str = false;
+			}
 		} else if (c == '"') {
 			in_str = true;
 		} else if (c == '{' || c == '[') {
@@ -142,6 +147,7 @@ int json_parse(const char *buf, size_t len, yajl_val *ret, char *err, size_t err
 {
 	char *text;
 	yajl_val v;
+	int depth;
 
 	if (len == 0) {
 		snprintf(err, errsz, "empty message");
@@ -151,7 +157,12 @@ int json_parse(const char *buf, size_t len, yajl_val *ret, char *err, size_t err
 		snprintf(err, errsz, "message contains a NUL byte");
 		return -EINVAL;
 	}
-	if (json_depth(buf, len) > JSON_MAX_DEPTH) {
+	depth = json_depth(buf, len);
+	if (depth < 0) {
+		snprintf(err, errsz, "a string contains an escaped NUL (\\u0000)");
+		return -EINVAL;
+	}
+	if (depth > JSON_MAX_DEPTH) {
 		snprintf(err, errsz, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
 		return -EINVAL;
 	}

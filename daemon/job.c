@@ -346,7 +346,7 @@ static int job_frame(struct job *job, const char *body, size_t len)
 		log_job(LOG_WARNING, job->id, NULL, "page %" PRIu64 " skipped: %s", n, s);
 	} else if (strcmp(t, "pressure") == 0) {
 		if (json_get_u64(v, "mb", &n) == 0)
-			job->pressure_mb = n;
+			job->pressure_mb = MAX(job->pressure_mb, n);
 	} else if (strcmp(t, "end") == 0) {
 		job->saw_end = true;
 		if (json_get_u64(v, "pages", &n) == 0 && n <= UINT32_MAX)

@@ -39,12 +39,12 @@ struct chunker {
 	void *arg;
 	int err; /* first failure (callback or ENOMEM); every later call returns it */
 
-	/* Pending text of the current page, valid UTF-8; buf[0, ov_len) repeats
-	 * the end of the previous chunk. text_at is the first non-whitespace
-	 * byte at or after ov_len, or NO_TEXT: a chunk with nothing new but
-	 * whitespace is dropped. */
+	/* Pending text of the current page, valid UTF-8, starting with the
+	 * overlap: the end of the previous chunk. text_at is the first
+	 * non-whitespace byte after the overlap, or NO_TEXT: a chunk with
+	 * nothing new but whitespace is dropped. */
 	unsigned char *buf;
-	size_t len, ov_len, text_at;
+	size_t len, text_at;
 	unsigned page;
 	bool have_page;
 
@@ -82,6 +82,63 @@ static inline bool is_ws(unsigned char ch)
 static inline bool is_cont(unsigned char ch)
 {
 	return (ch & 0xC0) == 0x80;
+}
+
+/* For a UTF-8 lead byte: how many continuation bytes follow, and the
+ * range the first of them must fall in, which rules out overlongs (E0, F0),
+ * surrogates (ED) and code points above U+10FFFF (F4). need 0: not a
+ * lead byte (ASCII, continuation bytes, 0xC0, 0xC1, 0xF5..0xFF). */
+static const struct lead {
+	unsigned char need, lo, hi;
+} leads[256] = {
+	[0xC2 ... 0xDF] = { 1, 0x80, 0xBF },
+	[0xE0] = { 2, 0xA0, 0xBF },
+	[0xE1 ... 0xEC] = { 2, 0x80, 0xBF },
+	[0xED] = { 2, 0x80, 0x9F },
+	[0xEE ... 0xEF] = { 2, 0x80, 0xBF },
+	[0xF0] = { 3, 0x90, 0xBF },
+	[0xF1 ... 0xF3] = { 3, 0x80, 0xBF },
+	[0xF4] = { 3, 0x80, 0x8F },
+};
+
+/* Whether the 8 bytes at p are all printable ASCII (0x20..0x7E): no high
+ * bit, no byte below 0x20, no 0x7F (Bit Twiddling Hacks' hasless and
+ * haszero, exact once the high bits are known to be clear). */
+static inline bool word_printable(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t x;
+
+	memcpy(&x, p, sizeof x);
+	if (x & highs)
+		return false;
+	return ((((x - 0x20 * ones) & ~x) | ((x ^ 0x7F * ones) - ones)) & highs) == 0;
+}
+
+/* Length of the longest prefix of p[0, end) that goes to the buffer as it
+ * is: plain ASCII and complete, well-formed multi-byte sequences. */
+static size_t valid_run(const unsigned char *p, const unsigned char *end)
+{
+	const unsigned char *q = p;
+
+	while (q < end) {
+		const struct lead *l;
+
+		if (*q < 0x80) {
+			if (!plain[*q])
+				break;
+			q++;
+			while (end - q >= 8 && word_printable(q))
+				q += 8;
+			continue;
+		}
+		l = &leads[*q];
+		if (l->need == 0 || (size_t)(end - q) <= l->need || q[1] < l->lo || q[1] > l->hi ||
+		    (l->need > 1 && !is_cont(q[2])) || (l->need > 2 && !is_cont(q[3])))
+			break;
+		q += 1 + l->need;
+	}
+	return (size_t)(q - p);
 }
 
 /* Index of the first non-whitespace byte in b[from, to), or NO_TEXT. */
@@ -197,6 +254,21 @@ static size_t find_cut(const unsigned char *b, size_t len, size_t lo, int next)
 	for (size_t i = len; i-- > lo - 1;) {
 		unsigned char ch = b[i];
 
+		if (sent && space) {
+			/* Only a paragraph break can do better: go from newline
+			 * to newline. */
+			const unsigned char *nl = memrchr(b + lo - 1, '\n', i + 1 - (lo - 1));
+
+			if (!nl)
+				break;
+			i = (size_t)(nl - b);
+			if (newline_before(b, i)) {
+				for (run_end = i + 1; run_end < len && is_ws(b[run_end]); run_end++)
+					;
+				return run_end;
+			}
+			continue;
+		}
 		if (is_ws(ch)) {
 			if (i + 1 == len || !is_ws(b[i + 1]))
 				run_end = i + 1;
@@ -379,7 +451,6 @@ static int cut_full(struct chunker *c, int next, uint64_t now_ms)
 	}
 	memmove(c->buf, c->buf + s, c->len - s);
 	c->len -= s;
-	c->ov_len = cut - s;
 	return r;
 }
 
@@ -401,20 +472,24 @@ static int put(struct chunker *c, const void *s, size_t k, uint64_t now_ms)
 	return 0;
 }
 
-/* Append a run of plain ASCII. */
+/* Append a run of whole characters (see valid_run). */
 static int put_run(struct chunker *c, const unsigned char *p, size_t n, uint64_t now_ms)
 {
 	while (n > 0) {
-		size_t room = c->o.chunk_size - c->len, k;
+		size_t room = c->o.chunk_size - c->len, k = n;
 
-		if (room == 0) {
+		if (k > room) {
+			k = room;
+			while (k > 0 && is_cont(p[k]))
+				k--;
+		}
+		if (k == 0) {
 			int r = cut_full(c, p[0], now_ms);
 
 			if (r < 0)
 				return r;
 			continue;
 		}
-		k = n < room ? n : room;
 		memcpy(c->buf + c->len, p, k);
 		if (c->text_at == NO_TEXT) {
 			size_t t = first_text(p, 0, k);
@@ -441,7 +516,7 @@ static int end_page(struct chunker *c, uint64_t now_ms)
 	}
 	if (r >= 0 && c->text_at != NO_TEXT)
 		r = emit(c, c->buf, c->len, now_ms);
-	c->len = c->ov_len = 0;
+	c->len = 0;
 	c->text_at = NO_TEXT;
 	c->after_cr = false;
 	return r;
@@ -451,7 +526,7 @@ struct chunker *chunker_new(const struct chunker_opts *o, batch_cb cb, void *arg
 {
 	struct chunker *c;
 
-	if (!o || !cb || o->chunk_size < 64 || o->overlap >= o->chunk_size / 2 ||
+	if (!o || !cb || o->chunk_size < 64 || o->overlap > (o->chunk_size - 1) / 2 ||
 	    o->batch_size < 1 || o->max_bytes < 64 || o->max_wait_ms < 1) {
 		errno = EINVAL;
 		return NULL;
@@ -488,7 +563,7 @@ void chunker_free(struct chunker *c)
 int chunker_feed(struct chunker *c, const char *text, size_t len, unsigned page,
 		 uint64_t now_ms)
 {
-	const unsigned char *p = (const unsigned char *)text, *end = p + len;
+	const unsigned char *p = (const unsigned char *)text, *end = len ? p + len : p;
 	int r;
 
 	if (c->err)
@@ -516,16 +591,16 @@ int chunker_feed(struct chunker *c, const char *text, size_t len, unsigned page,
 				continue;
 			}
 		}
-		if (c->seq_need == 0 && plain[b]) {
-			const unsigned char *q = p + 1;
+		if (c->seq_need == 0) {
+			size_t n = valid_run(p, end);
 
-			while (q < end && plain[*q])
-				q++;
-			r = put_run(c, p, q - p, now_ms);
-			if (r < 0)
-				return r;
-			p = q;
-			continue;
+			if (n > 0) {
+				r = put_run(c, p, n, now_ms);
+				if (r < 0)
+					return r;
+				p += n;
+				continue;
+			}
 		}
 		if (c->seq_need) {
 			if (b >= c->seq_lo && b <= c->seq_hi) {
@@ -561,29 +636,18 @@ int chunker_feed(struct chunker *c, const char *text, size_t len, unsigned page,
 			}
 			continue;
 		}
-		c->seq_lo = 0x80;
-		c->seq_hi = 0xBF;
-		if (b >= 0xC2 && b <= 0xDF)
-			c->seq_need = 1;
-		else if (b >= 0xE0 && b <= 0xEF)
-			c->seq_need = 2;
-		else if (b >= 0xF0 && b <= 0xF4)
-			c->seq_need = 3;
-		else {
+		if (leads[b].need == 0) {
+			/* a stray continuation byte, or 0xC0, 0xC1, 0xF5..0xFF */
 			r = put(c, FFFD, 3, now_ms);
 			if (r < 0)
 				return r;
 			continue;
 		}
-		/* No overlongs, surrogates or code points above U+10FFFF. */
-		if (b == 0xE0)
-			c->seq_lo = 0xA0;
-		else if (b == 0xED)
-			c->seq_hi = 0x9F;
-		else if (b == 0xF0)
-			c->seq_lo = 0x90;
-		else if (b == 0xF4)
-			c->seq_hi = 0x8F;
+		/* A sequence valid_run could not take whole: cut short by the
+		 * end of this feed, or ill-formed further on. */
+		c->seq_need = leads[b].need;
+		c->seq_lo = leads[b].lo;
+		c->seq_hi = leads[b].hi;
 		c->seq[0] = b;
 		c->seq_len = 1;
 	}

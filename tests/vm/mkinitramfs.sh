@@ -33,7 +33,7 @@ if [ -z "$busybox" ]; then
 	done
 fi
 if [ -z "$busybox" ] || [ ! -x "$busybox" ]; then
-	skip "busybox not found (apt-get install busybox-static, or run .ci/install-vm-deps.sh)"
+	skip "busybox not found (apt-get install busybox-static, or run scripts/install-vm-deps.sh)"
 fi
 
 stage=$(realpath "$(mktemp -d "${TMPDIR:-/tmp}/memsafe-initramfs.XXXXXX")")

@@ -17,7 +17,7 @@
 # can run e.g. /work/main/daemon/memsafed directly. The VM has 2 CPUs, no
 # network, no disk, no swap; everything lives in RAM.
 #
-# One-time setup (as root): bash .ci/install-vm-deps.sh
+# One-time setup (as root): bash scripts/install-vm-deps.sh
 #
 # Environment:
 #   MEMSAFE_VM_CACHE    where install-vm-deps.sh put the kernel
@@ -60,9 +60,9 @@ mem=${MEMSAFE_VM_MEM:-1024}
 qemu="qemu-system-x86_64"
 
 command -v "$qemu" >/dev/null ||
-	skip "$qemu not found (apt-get install qemu-system-x86, or run .ci/install-vm-deps.sh as root)"
+	skip "$qemu not found (apt-get install qemu-system-x86, or run scripts/install-vm-deps.sh as root)"
 [ -r "$kernel" ] ||
-	skip "kernel image $kernel not found (run .ci/install-vm-deps.sh as root; it unpacks Debian's linux-image-amd64 into $cache)"
+	skip "kernel image $kernel not found (run scripts/install-vm-deps.sh as root; it unpacks Debian's linux-image-amd64 into $cache)"
 command -v timeout >/dev/null || skip "timeout (coreutils) not found"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/memsafe-vm.XXXXXX")

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install what the cgroup-v2 VM test needs (qemu, busybox, cpio) and unpack Debian's kernel image into a cache dir.
 #
-# Usage (as root, Debian 12):  bash .ci/install-vm-deps.sh
+# Usage (as root, Debian 12):  bash scripts/install-vm-deps.sh
 # Env:  MEMSAFE_VM_CACHE  cache dir (default /var/cache/memsafed-vm)
 # Result: $MEMSAFE_VM_CACHE/vmlinuz (symlink to the unpacked kernel) and
 #         $MEMSAFE_VM_CACHE/config (its kernel config). Idempotent.

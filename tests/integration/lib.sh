@@ -1,0 +1,100 @@
+# Shared by the host integration tests: a private memsafed (own socket,
+# own state directory, own config) driven with memsafectl, TAP output.
+# Sourced by bash; needs the variables automake's AM_TESTS_ENVIRONMENT sets.
+
+set -u
+: "${MEMSAFED:?run through make check}" "${MEMSAFECTL:?}" "${MEMSAFE_WORKER:?}" \
+  "${MKPDF:?}" "${JSONQ:?}" "${top_builddir:?}"
+
+T_N=0
+T_FAILED=0
+
+ok() {   # ok CONDITION-EXIT-STATUS DESCRIPTION
+	T_N=$((T_N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $T_N - $2"
+	else
+		echo "not ok $T_N - $2"
+		T_FAILED=$((T_FAILED + 1))
+	fi
+}
+check() { "$@" >/dev/null 2>&1; }   # check CMD...: status of CMD, quietly
+is() {   # is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi
+}
+ge() {   # ge GOT MIN DESCRIPTION (numbers; decimals allowed)
+	if awk -v g="$1" -v m="$2" 'BEGIN { exit !(g + 0 >= m + 0 && g != "") }'; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"; echo "#   got '$1', want >= $2"
+	fi
+}
+skip_all() { echo "1..0 # SKIP $*"; exit 77; }
+done_testing() { echo "1..$T_N"; [ "$T_FAILED" -eq 0 ]; }
+jq_() { "$JSONQ" "$@"; }
+
+[ "$(id -u)" -eq 0 ] || skip_all "needs root to create cgroups with memory limits"
+
+T_DIR="$top_builddir/tests/integration/$(basename "$0" .test).dir"
+rm -rf "$T_DIR"
+mkdir -p "$T_DIR"
+SOCK="$T_DIR/memsafed.sock"
+STATE="$T_DIR/state"
+CONF="$T_DIR/memsafed.conf"
+DAEMON_PID=
+ctl() { "$MEMSAFECTL" --socket "$SOCK" "$@"; }
+
+# write_config [EXTRA INI TEXT]: a config for a private daemon. Workers
+# drop to "nobody", which every Debian system has.
+write_config() {
+	cat >"$CONF" <<-CONF
+	[daemon]
+	socket = $SOCK
+	state_dir = $STATE
+	worker_user = nobody
+	sample_interval = 100ms
+	[job]
+	memory_max = 256M
+	CONF
+	[ $# -gt 0 ] && printf '%s\n' "$@" >>"$CONF"
+	return 0
+}
+
+start_daemon() {
+	[ -f "$CONF" ] || write_config
+	"$MEMSAFED" --config "$CONF" --worker "$MEMSAFE_WORKER" >"$T_DIR/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$SOCK" ] && ctl status >/dev/null 2>&1 && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# memsafed did not start; its log:"
+	sed 's/^/#   /' "$T_DIR/daemon.log"
+	return 1
+}
+
+jobs_cgroup_dir() { sed -n 's/.*jobs in \(.*\)$/\1/p' "$T_DIR/daemon.log" | head -n 1; }
+
+# No job cgroup, worker process or spool file may outlive its job.
+leftovers() {
+	local dir n=0
+	dir=$(jobs_cgroup_dir)
+	[ -n "$dir" ] && n=$(find "$dir" -mindepth 1 -maxdepth 1 -type d -name 'job-*' | wc -l)
+	n=$((n + $(find "$STATE/spool" -type f 2>/dev/null | wc -l)))
+	n=$((n + $(pgrep -fc "^$MEMSAFE_WORKER" || true)))
+	echo "$n"
+}
+
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	local rc=$?
+	DAEMON_PID=
+	return $rc
+}
+trap 'stop_daemon; true' EXIT
+
+# The document job's summary value: sumq JOB PATH.
+sumq() { jq_ "$STATE/jobs/$1/summary.json" "$2"; }
