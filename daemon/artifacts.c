@@ -4,7 +4,10 @@
 
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "artifacts.h"
+#include "hostinfo.h"
 #include "json.h"
 #include "util.h"
 
@@ -35,7 +38,7 @@ static int write_json(const struct job *job, const char *name, yajl_gen g)
 	return write_atomic(job->dir, name, buf, len);
 }
 
-static int write_summary(const struct job *job)
+static int write_summary(const struct job *job, const struct config *cfg)
 {
 	_cleanup_json_gen_ yajl_gen g = json_gen_new(true);
 	const struct cgroup_events *ev = &job->cgstats.ev;
@@ -71,6 +74,33 @@ static int write_summary(const struct job *job)
 	yajl_gen_map_close(g);
 	json_kuint(g, "chunks", job->chunks);
 	json_kuint(g, "last_page", job->page);
+	json_kuint(g, "last_flushed_page", job->flushed_page);
+	json_kuint(g, "samples", job->samples);
+	json_kuint(g, "sample_interval_ms", cfg->sample_interval_ms);
+	json_kuint(g, "retries", job->n_attempts > 1 ? job->n_attempts - 1 : 0);
+	json_knull(g, "culprit_page");
+	json_kstr(g, "syscall", job->syscall);
+	json_key(g, "psi");
+	yajl_gen_map_open(g);
+	json_kdouble(g, "some_avg10_max", job->psi_some_max);
+	json_kdouble(g, "full_avg10_max", job->psi_full_max);
+	json_kdouble(g, "system_some_avg10_max", job->sys_psi_some_max);
+	json_kuint(g, "trigger_count", 0);
+	json_kstr(g, "trigger_mode", job->psi_mode);
+	yajl_gen_map_close(g);
+	json_key(g, "events");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < job->n_events; i++) {
+		const struct job_event *e = &job->events[i];
+		yajl_gen_map_open(g);
+		kiso(g, "at", e->t_ms);
+		json_kstr(g, "event", e->name);
+		json_kuint(g, "count", e->count);
+		json_kuint(g, "page", e->page);
+		json_kuint(g, "batch_id", e->batch_id);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
 	json_key(g, "worker");
 	yajl_gen_map_open(g);
 	if (job->exit_signal) {
@@ -133,11 +163,94 @@ static int write_manifest(const struct job *job)
 	return write_json(job, "ingest_manifest.json", g);
 }
 
-int artifacts_write(const struct job *job, const struct config *cfg)
+static void kbytes(yajl_gen g, const char *key, uint64_t v)
+{
+	json_kuint(g, key, v);
+}
+
+static int write_container_manifest(const struct job *job, const struct config *cfg,
+				    const struct cgroup_root *cg, const char *kmsg_status)
+{
+	_cleanup_json_gen_ yajl_gen g = json_gen_new(true);
+	_cleanup_free_ char *conf = config_dump(cfg);
+
+	yajl_gen_map_open(g);
+	json_kuint(g, "job", job->id);
+	json_kstr(g, "kind", job->kind == JOB_PRESSURE ? "pressure" : "ingest");
+	json_kuint(g, "file_size_bytes", job->size);
+	json_kuint(g, "uid", job->uid);
+	json_key(g, "limits");
+	yajl_gen_map_open(g);
+	kbytes(g, "memory_max", job->lim.memory_max);
+	kbytes(g, "memory_high", job->lim.memory_high);
+	kbytes(g, "swap_max", job->lim.swap_max);
+	json_kuint(g, "pids_max", job->lim.pids_max);
+	json_kuint(g, "timeout_ms", job->timeout_ms);
+	yajl_gen_map_close(g);
+	json_key(g, "cgroup");
+	yajl_gen_map_open(g);
+	json_kstr(g, "mode", cgroup_mode_name(cgroup_mode(cg)));
+	json_kstr(g, "jobs_path", cgroup_jobs_path(cg));
+	json_kbool(g, "memory_peak_file", cgroup_has_peak(cg));
+	json_kbool(g, "cgroup_kill", cgroup_has_kill(cg));
+	yajl_gen_map_close(g);
+	json_key(g, "sandbox");
+	yajl_gen_map_open(g);
+	json_kstr(g, "user", geteuid() == 0 ? cfg->worker_user : NULL);
+	json_kstr(g, "namespaces", "net,ipc,mount");
+	json_kstr(g, "seccomp", "allowlist, kill-process default");
+	json_kbool(g, "no_new_privs", true);
+	json_kstr(g, "rlimits", "core=0 nofile=16 fsize=max_file_size");
+	yajl_gen_map_close(g);
+	json_key(g, "batching");
+	yajl_gen_map_open(g);
+	json_kuint(g, "batch_size", job->batch_size);
+	json_kuint(g, "max_bytes", job->max_bytes);
+	json_kuint(g, "max_wait_ms", job->max_wait_ms);
+	json_kstr(g, "sink", job->sink);
+	json_kstr(g, "kb", job->kb);
+	yajl_gen_map_close(g);
+	json_key(g, "attempts");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < job->n_attempts; i++) {
+		const struct job_attempt *a = &job->attempts[i];
+		yajl_gen_map_open(g);
+		if (a->exit_code >= 0)
+			json_kint(g, "exit_code", a->exit_code);
+		else
+			json_knull(g, "exit_code");
+		if (a->signal >= 0) {
+			json_kint(g, "signal", a->signal);
+			json_kstr(g, "signal_name", sigabbrev_np(a->signal));
+		} else {
+			json_knull(g, "signal");
+		}
+		json_kuint(g, "first_page", a->first_page);
+		json_kstr(g, "end_reason", a->end);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	json_kstr(g, "kernel_log", kmsg_status);
+	json_kstr(g, "configuration", conf);
+	json_key(g, "host");
+	hostinfo_json(g, "/proc", "/sys");
+	yajl_gen_map_close(g);
+	return write_json(job, "container_manifest.json", g);
+}
+
+int artifacts_write(const struct job *job, const struct config *cfg,
+		    const struct cgroup_root *cg, const char *kmsg_status)
+{
+	int r = artifacts_write_progress(job, cfg);
+	int r2 = write_container_manifest(job, cfg, cg, kmsg_status);
+
+	return r < 0 ? r : r2;
+}
+
+int artifacts_write_progress(const struct job *job, const struct config *cfg)
 {
 	int r = write_manifest(job);
-	int r2 = write_summary(job);
+	int r2 = write_summary(job, cfg);
 
-	(void)cfg;
 	return r < 0 ? r : r2;
 }

@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -31,6 +33,8 @@ struct cgroup_job {
 	char *path;       /* memory cgroup */
 	char *pids_path;  /* hybrid: v1 pids cgroup, or NULL */
 	int dirfd;        /* O_PATH|O_DIRECTORY of path */
+	int watch_fd;     /* inotify (v2) or eventfd (v1), or -1 */
+	char name[32];    /* job-<id> */
 };
 
 const char *cgroup_mode_name(enum cgroup_mode mode)
@@ -413,7 +417,9 @@ int cgroup_job_create(struct cgroup_root *root, uint64_t id,
 	job->root = root;
 	job->id = id;
 	job->dirfd = -1;
+	job->watch_fd = -1;
 	snprintf(name, sizeof name, "job-%" PRIu64, id);
+	snprintf(job->name, sizeof job->name, "%s", name);
 	job->path = path_join(root->jobs, name);
 	if (!job->path) {
 		free(job);
@@ -479,19 +485,29 @@ fail_nodir:
 
 int cgroup_job_destroy(struct cgroup_job *job)
 {
-	int r = 0, r2;
+	int r = 0;
 
 	if (!job)
 		return 0;
 	if (job->dirfd >= 0)
 		close(job->dirfd);
-	r = remove_cgroup(job->path, job->root->has_kill);
-	if (job->pids_path && (r2 = remove_cgroup(job->pids_path, false)) < 0 && r == 0)
-		r = r2;
-	free(job->pids_path);
-	free(job->path);
+	if (job->watch_fd >= 0)
+		close(job->watch_fd);
+	job->dirfd = job->watch_fd = -1;
+	/* Once removed, a path is forgotten, so a retry after -EBUSY only
+	 * tries what is left. */
+	if (job->path && (r = remove_cgroup(job->path, job->root->has_kill)) == 0) {
+		free(job->path);
+		job->path = NULL;
+	}
+	if (job->pids_path && remove_cgroup(job->pids_path, false) == 0) {
+		free(job->pids_path);
+		job->pids_path = NULL;
+	}
+	if (job->path || job->pids_path)
+		return r < 0 ? r : -EBUSY;
 	free(job);
-	return r;
+	return 0;
 }
 
 int cgroup_job_dirfd(const struct cgroup_job *job)
@@ -555,9 +571,16 @@ int cgroup_job_stats(const struct cgroup_job *job, struct cgroup_stats *ret)
 			buf[strcspn(buf, "\n")] = '\0';
 			parse_u64(buf, &st.peak);
 		}
-		if (read_small_fileat(fd, "memory.failcnt", buf, sizeof buf) > 0) {
-			buf[strcspn(buf, "\n")] = '\0';
-			parse_u64(buf, &st.ev.max);
+		/* Hitting the limit counts in failcnt, or in memsw.failcnt
+		 * when memory+swap is what ran out: "max" is the larger. */
+		for (int i = 0; i < 2; i++) {
+			uint64_t v = 0;
+			if (read_small_fileat(fd, i ? "memory.memsw.failcnt" : "memory.failcnt",
+					      buf, sizeof buf) > 0) {
+				buf[strcspn(buf, "\n")] = '\0';
+				parse_u64(buf, &v);
+				st.ev.max = MAX(st.ev.max, v);
+			}
 		}
 		if (read_small_fileat(fd, "memory.oom_control", buf, sizeof buf) > 0)
 			cgroup_parse_oom_control(buf, &oom_kill, &under);
@@ -588,3 +611,66 @@ bool cgroup_job_populated(const struct cgroup_job *job)
 }
 
 const char *cgroup_job_path(const struct cgroup_job *job) { return job->path; }
+
+const char *cgroup_job_name(const struct cgroup_job *job) { return job->name; }
+
+int cgroup_job_watch_fd(struct cgroup_job *job)
+{
+	char p[PATH_MAX], val[64];
+	int efd = -1, cfd = -1;
+
+	if (job->watch_fd >= 0)
+		return job->watch_fd;
+	if (job->root->mode == CGROUP_UNIFIED) {
+		int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		snprintf(p, sizeof p, "%s/memory.events", job->path);
+		if (fd < 0)
+			return -errno;
+		if (inotify_add_watch(fd, p, IN_MODIFY) < 0) {
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+		return job->watch_fd = fd;
+	}
+	/* v1: the OOM notifier (Documentation/admin-guide/cgroup-v1/memory.rst
+	 * section 9): "<eventfd> <fd of memory.oom_control>" into
+	 * cgroup.event_control. */
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	snprintf(p, sizeof p, "%s/memory.oom_control", job->path);
+	cfd = open(p, O_RDONLY | O_CLOEXEC);
+	if (efd < 0 || cfd < 0)
+		goto fail;
+	snprintf(val, sizeof val, "%d %d", efd, cfd);
+	snprintf(p, sizeof p, "%s/cgroup.event_control", job->path);
+	if (write_file(p, val) < 0)
+		goto fail;
+	close(cfd);
+	return job->watch_fd = efd;
+fail:
+	{
+		int r = errno ? -errno : -EIO;
+		if (efd >= 0)
+			close(efd);
+		if (cfd >= 0)
+			close(cfd);
+		return r;
+	}
+}
+
+void cgroup_job_watch_ack(struct cgroup_job *job)
+{
+	char buf[4096];
+
+	if (job->watch_fd < 0)
+		return;
+	while (read(job->watch_fd, buf, sizeof buf) > 0)
+		;
+}
+
+int cgroup_job_psi(const struct cgroup_job *job, char *buf, size_t size)
+{
+	if (job->root->mode != CGROUP_UNIFIED)
+		return -ENOENT;
+	return (int)read_small_fileat(job->dirfd, "memory.pressure", buf, size);
+}

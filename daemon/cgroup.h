@@ -60,7 +60,9 @@ bool cgroup_has_kill(const struct cgroup_root *root);
 
 int cgroup_job_create(struct cgroup_root *root, uint64_t id,
 		      const struct cgroup_limits *lim, struct cgroup_job **ret);
-/* Kill everything, wait briefly for the cgroup to empty, remove it. */
+/* Kill everything, wait briefly for the cgroup to empty, remove it and
+ * free job. -EBUSY (or another error) leaves job allocated, holding what
+ * could not be removed yet: call again later. */
 int cgroup_job_destroy(struct cgroup_job *job);
 /* v2: an O_PATH fd of the cgroup for clone3(CLONE_INTO_CGROUP); else -1. */
 int cgroup_job_dirfd(const struct cgroup_job *job);
@@ -73,6 +75,16 @@ int cgroup_job_kill(const struct cgroup_job *job);
 /* Whether any process is left in the cgroup. */
 bool cgroup_job_populated(const struct cgroup_job *job);
 const char *cgroup_job_path(const struct cgroup_job *job);
+/* The cgroup's name ("job-<id>"), as the kernel prints it in OOM lines. */
+const char *cgroup_job_name(const struct cgroup_job *job);
+/* An fd (owned by the job) that becomes readable when its memory events
+ * change: inotify IN_MODIFY on memory.events (v2), an eventfd registered
+ * for memory.oom_control (v1). Negative errno if neither can be had. */
+int cgroup_job_watch_fd(struct cgroup_job *job);
+/* Consume the notification so the fd stops being readable. */
+void cgroup_job_watch_ack(struct cgroup_job *job);
+/* The job's memory PSI avg10 values (v2 memory.pressure); -ENOENT on v1. */
+int cgroup_job_psi(const struct cgroup_job *job, char *buf, size_t size);
 
 /* Parsers, exposed for tests. Unknown keys are ignored. */
 int cgroup_parse_self(const char *text, char **ret_v2, char **ret_memory_v1,

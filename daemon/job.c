@@ -12,10 +12,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <seccomp.h>
+
 #include "artifacts.h"
 #include "job.h"
 #include "json.h"
+#include "kmsg.h"
 #include "log.h"
+#include "sampler.h"
 #include "sink.h"
 #include "spawn.h"
 #include "spool.h"
@@ -26,6 +30,8 @@
 
 TAILQ_HEAD(job_list, job);
 
+struct cg_reaper;
+
 struct jobs {
 	struct event_base *base;
 	const struct config *cfg;
@@ -34,7 +40,23 @@ struct jobs {
 	char *jobs_dir, *spool_dir;
 	uint64_t next_id;
 	unsigned running, queued;
+	struct kmsg *kmsg;
+	struct event *ev_sample;
+	TAILQ_HEAD(, cg_reaper) reapers;
+	void (*changed)(unsigned running, unsigned queued);
 };
+
+static void jobs_changed(struct jobs *jobs)
+{
+	if (jobs->changed)
+		jobs->changed(jobs->running, jobs->queued);
+}
+
+void jobs_set_changed_cb(struct jobs *jobs, void (*cb)(unsigned, unsigned))
+{
+	jobs->changed = cb;
+	jobs_changed(jobs);
+}
 
 static const char *const state_names[] = {
 	[JOB_SPOOLING] = "spooling", [JOB_QUEUED] = "queued",
@@ -110,6 +132,8 @@ static void job_free(struct job *job)
 	free(job->message);
 	free(job->dir);
 	free(job->batch_recs);
+	free(job->events);
+	free(job->syscall);
 	free(job);
 }
 
@@ -149,8 +173,154 @@ static void queue_insert(struct jobs *jobs, struct job *job)
 }
 
 static void jobs_schedule(struct jobs *jobs);
+static int batch_rec_add(struct job *job, const struct batch_rec *rec);
+
+/* ---- memory events and samples ----------------------------------------- */
+
+static const char *const event_names[] = {
+	"low", "high", "max", "oom", "oom_kill", "oom_group_kill",
+};
+
+static uint64_t *event_counter(struct cgroup_events *ev, size_t i)
+{
+	uint64_t *c[] = { &ev->low, &ev->high, &ev->max, &ev->oom, &ev->oom_kill,
+			  &ev->oom_group_kill };
+	return c[i];
+}
+
+/* Read the cgroup's counters; log and keep every counter that moved. */
+static void job_check_events(struct job *job)
+{
+	struct cgroup_stats st;
+
+	if (!job->cg || cgroup_job_stats(job->cg, &st) < 0)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(event_names); i++) {
+		uint64_t now = *event_counter(&st.ev, i), *was = event_counter(&job->cgstats.ev, i);
+		struct job_event *e;
+
+		if (now <= *was)
+			continue;
+		log_event(strcmp(event_names[i], "high") == 0 ? LOG_NOTICE : LOG_WARNING,
+			  job->id, event_names[i], "memory.events: %s %" PRIu64 " (+%" PRIu64
+			  ") on page %u, batch %" PRIu64, event_names[i], now, now - *was,
+			  job->page, job->last_batch_id + 1);
+		if (job->n_events < JOB_EVENTS_MAX &&
+		    (e = realloc(job->events, (job->n_events + 1) * sizeof *e))) {
+			job->events = e;
+			job->events[job->n_events++] = (struct job_event){
+				.t_ms = now_real_ms(), .name = event_names[i], .count = now,
+				.page = job->page, .batch_id = job->last_batch_id + 1,
+			};
+		}
+	}
+	st.peak = MAX(st.peak, job->cgstats.peak);
+	job->cgstats = st;
+	job->peak_cgroup_sampled = MAX(job->peak_cgroup_sampled, st.current);
+}
+
+static void events_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+
+	cgroup_job_watch_ack(job->cg);
+	job_check_events(job);
+}
+
+/* One row of memory_log.csv for a running job. */
+static void job_sample(struct job *job, const struct sys_sample *sys, uint64_t now)
+{
+	struct memlog_row row = {
+		.t_ms = now - job->started_mono, .mem_available = sys->mem_available,
+		.psi_some_avg10 = -1, .psi_full_avg10 = -1,
+		.sys_psi_some_avg10 = sys->psi_some_avg10, .page = job->page,
+		.batch_id = job->last_batch_id + 1,
+	};
+	struct psi_line some, full;
+	char buf[512];
+
+	if (job->pid > 0)
+		sampler_read_pid(job->pid, &row.vms, &row.rss);
+	job_check_events(job);
+	row.cgroup_current = job->cgstats.current;
+	row.anon = job->cgstats.anon;
+	row.file = job->cgstats.file;
+	if (cgroup_job_psi(job->cg, buf, sizeof buf) > 0 &&
+	    sampler_parse_psi(buf, &some, &full) == 0) {
+		row.psi_some_avg10 = some.avg10;
+		row.psi_full_avg10 = full.avg10;
+		job->psi_some_max = MAX(job->psi_some_max, some.avg10);
+		job->psi_full_max = MAX(job->psi_full_max, full.avg10);
+	}
+	job->sys_psi_some_max = MAX(job->sys_psi_some_max, sys->psi_some_avg10);
+	job->peak_rss_sampled = MAX(job->peak_rss_sampled, row.rss);
+	job->samples++;
+	if (job->memlog && memlog_add(job->memlog, &row, now) < 0) {
+		log_job(LOG_ERR, job->id, NULL, "writing memory_log.csv failed; sampling stops");
+		job->memlog = memlog_close(job->memlog);
+	}
+}
+
+static void sample_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct jobs *jobs = arg;
+	struct sys_sample sys;
+	uint64_t now = now_mono_ms();
+	struct job *job;
+
+	if (jobs->running == 0 || sampler_read_system(&sys) < 0)
+		return;
+	TAILQ_FOREACH(job, &jobs->all, all)
+		if (job->state == JOB_RUNNING && job->cg)
+			job_sample(job, &sys, now);
+}
 
 /* ---- the end of a job --------------------------------------------------- */
+
+/* A job cgroup the kernel would not let go of yet (a task still exiting):
+ * retried from a timer until it goes, so none is ever left behind. */
+struct cg_reaper {
+	TAILQ_ENTRY(cg_reaper) entry;
+	struct jobs *jobs;
+	struct cgroup_job *cg;
+	uint64_t id;
+	unsigned tries;
+	struct event *ev;
+};
+
+static void cg_reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct cg_reaper *z = arg;
+	struct timeval tv = { 0, 100 * 1000 };
+	int r = cgroup_job_destroy(z->cg);
+
+	if (r < 0 && ++z->tries < 600) {   /* a minute */
+		event_add(z->ev, &tv);
+		return;
+	}
+	if (r < 0)
+		log_job(LOG_ERR, z->id, NULL, "could not remove its cgroup: %s", strerror(-r));
+	TAILQ_REMOVE(&z->jobs->reapers, z, entry);
+	event_free(z->ev);
+	free(z);
+}
+
+static void reap_cgroup_later(struct jobs *jobs, struct cgroup_job *cg, uint64_t id)
+{
+	struct cg_reaper *z = calloc(1, sizeof *z);
+	struct timeval tv = { 0, 100 * 1000 };
+
+	if (!z || !(z->ev = evtimer_new(jobs->base, cg_reaper_cb, z))) {
+		log_job(LOG_ERR, id, NULL, "could not remove its cgroup (out of memory)");
+		free(z);
+		return;
+	}
+	z->jobs = jobs;
+	z->cg = cg;
+	z->id = id;
+	TAILQ_INSERT_TAIL(&jobs->reapers, z, entry);
+	evtimer_add(z->ev, &tv);
+}
 
 static void worker_release(struct job *job)
 {
@@ -162,7 +332,10 @@ static void worker_release(struct job *job)
 		event_free(job->ev_out);
 	if (job->ev_timeout)
 		event_free(job->ev_timeout);
-	job->ev_exit = job->ev_in = job->ev_out = job->ev_timeout = NULL;
+	if (job->ev_events)
+		event_free(job->ev_events);
+	job->ev_exit = job->ev_in = job->ev_out = job->ev_timeout = job->ev_events = NULL;
+	job->exec = sink_exec_free(job->exec);
 	if (job->pidfd >= 0)
 		close(job->pidfd);
 	if (job->in_fd >= 0)
@@ -172,40 +345,82 @@ static void worker_release(struct job *job)
 	job->pidfd = job->in_fd = job->out_fd = -1;
 }
 
+/* The batch the worker was assembling when it died, as a manifest row. */
+static void record_killed_batch(struct job *job)
+{
+	struct batch_rec rec = { .id = job->last_batch_id + 1, .status = BATCH_KILLED,
+				 .first_page = job->flushed_page + 1, .last_page = job->page,
+				 .started_ms = job->started_ms, .finished_ms = now_real_ms(),
+				 .rss_mb = (double)job->peak_rss_sampled / 1048576.0 };
+
+	if (job->n_batch_recs)
+		rec.started_ms = job->batch_recs[job->n_batch_recs - 1].finished_ms;
+	if (rec.first_page > rec.last_page)
+		rec.first_page = rec.last_page;
+	snprintf(rec.error, sizeof rec.error, "the worker was %s on page %u",
+		 job->end == END_OOM_KILL ? "OOM-killed" : "killed", job->page);
+	batch_rec_add(job, &rec);
+}
+
+static void write_dmesg_excerpt(struct job *job)
+{
+	struct jobs *jobs = job->jobs;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return;
+	fprintf(f, "# kernel log lines for job %" PRIu64 " (cgroup %s, worker pid %d)\n",
+		job->id, job->cg ? cgroup_job_name(job->cg) : "-", (int)job->pid);
+	/* Kernel stamps are monotonic; a second of slack on either side. */
+	kmsg_excerpt(jobs->kmsg, f, job->started_mono > 1000 ? (job->started_mono - 1000) * 1000 : 0,
+		     (now_mono_ms() + 1000) * 1000, job->cg ? cgroup_job_name(job->cg) : NULL,
+		     job->pid);
+	fclose(f);
+	if (text && write_atomic(job->dir, "dmesg_excerpt.txt", text, len) < 0)
+		log_job(LOG_ERR, job->id, NULL, "could not write dmesg_excerpt.txt");
+	free(text);
+}
+
 static void job_finish(struct job *job, enum job_end end)
 {
 	struct jobs *jobs = job->jobs;
 	char path[PATH_MAX];
 	int r;
 
-	if (job->cg) {
-		struct cgroup_stats st;
-		if (cgroup_job_stats(job->cg, &st) == 0) {
-			/* A peak is never below anything seen while it ran. */
-			st.peak = MAX(st.peak, job->cgstats.peak);
-			job->cgstats = st;
-		}
+	kmsg_drain(jobs->kmsg);
+	job->end = end;
+	if (job->cg && job->memlog) {
+		/* A closing row: the cgroup as the job left it. */
+		struct sys_sample sys;
+		if (sampler_read_system(&sys) == 0)
+			job_sample(job, &sys, now_mono_ms());
 	}
+	job_check_events(job);
+	if (job->kind == JOB_INGEST && end != END_OK && end != END_BAD_DOCUMENT &&
+	    job->started_mono && job->page > job->flushed_page)
+		record_killed_batch(job);
+	if (job->started_mono)
+		write_dmesg_excerpt(job);
 	worker_release(job);
-	if (job->cg) {
-		if ((r = cgroup_job_destroy(job->cg)) < 0)
-			log_job(LOG_ERR, job->id, NULL, "could not remove its cgroup: %s",
-				strerror(-r));
-		job->cg = NULL;
-	}
+	job->memlog = memlog_close(job->memlog);
+	if (job->cg && (r = cgroup_job_destroy(job->cg)) < 0)
+		reap_cgroup_later(jobs, job->cg, job->id);
+	job->cg = NULL;
 	if (job->spool_fd >= 0) {
 		close(job->spool_fd);
 		job->spool_fd = -1;
 		spool_path(job, path, sizeof path);
 		unlink(path);
 	}
-	job->end = end;
 	job->state = job_state_for_end(end);
 	job->ended_ms = now_real_ms();
 	job->ended_mono = now_mono_ms();
-	if (job->state == JOB_RUNNING || end == END_NONE)
-		abort();
-	if ((r = artifacts_write(job, jobs->cfg)) < 0)
+	/* A peak is never below anything seen while it ran. */
+	job->cgstats.peak = MAX(job->cgstats.peak, job->peak_cgroup_sampled);
+	job->peak_rss_kb = MAX(job->peak_rss_kb, job->peak_rss_sampled / 1024);
+	if ((r = artifacts_write(job, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg))) < 0)
 		log_job(LOG_ERR, job->id, NULL, "could not write its artifacts in %s: %s",
 			job->dir, strerror(-r));
 	log_memory(job->id, "job end", (double)job->peak_rss_kb / 1024.0);
@@ -217,12 +432,14 @@ static void job_finish(struct job *job, enum job_end end)
 		(double)job->lim.memory_max / 1048576.0, job->message ? ": " : "",
 		job->message ? job->message : "");
 	jobs->running--;
+	jobs_changed(jobs);
 	jobs_schedule(jobs);
 }
 
 /* Gather how the worker ended (it has been reaped) and finish the job. */
-static void job_worker_gone(struct job *job, const siginfo_t *si)
+static void job_worker_gone(struct job *job)
 {
+	const siginfo_t *si = &job->exit_info;
 	struct job_exit x = {
 		.exited = si->si_code == CLD_EXITED,
 		.code_or_signal = si->si_status,
@@ -231,24 +448,48 @@ static void job_worker_gone(struct job *job, const siginfo_t *si)
 		.cancelled = job->cancelled,
 		.timed_out = job->timed_out,
 	};
-	struct cgroup_stats st;
+	struct job_attempt *at;
+	enum job_end end;
 
 	if (x.exited)
 		job->exit_code = si->si_status;
 	else
 		job->exit_signal = si->si_status;
-	if (job->cg && cgroup_job_stats(job->cg, &st) == 0)
-		x.oom_kills = st.ev.oom_kill;
-	enum job_end end = job_classify(&x);
+	job_check_events(job);
+	x.oom_kills = job->cgstats.ev.oom_kill;
+	end = job_classify(&x);
 	if (end == END_CRASH && !job->message)
 		set_message(job, x.exited ? "the worker exited with status %d" :
 			    "the worker was killed by signal %d (%s)",
 			    si->si_status, strsignal(si->si_status));
 	if (end == END_OOM_KILL)
-		set_message(job, "the kernel killed the worker at memory.max (%" PRIu64
-			    " MB) on page %u", job->lim.memory_max >> 20, job->page);
-	if (end == END_SANDBOX_VIOLATION && !job->message)
-		set_message(job, "the worker made a system call its sandbox forbids");
+		set_message(job, job->kind == JOB_PRESSURE ?
+			    "the kernel killed the worker at memory.max (%" PRIu64 " MB)%.0u" :
+			    "the kernel killed the worker at memory.max (%" PRIu64 " MB) on page %u",
+			    job->lim.memory_max >> 20, job->page);
+	if (end == END_SANDBOX_VIOLATION) {
+		long nr;
+		kmsg_drain(job->jobs->kmsg);
+		nr = kmsg_seccomp_syscall(job->jobs->kmsg, job->pid);
+		if (nr >= 0) {
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)nr);
+			free(job->syscall);
+			if (name)
+				job->syscall = name;
+			else if (asprintf(&job->syscall, "syscall %ld", nr) < 0)
+				job->syscall = NULL;
+		}
+		set_message(job, "the worker made a system call its sandbox forbids: %s",
+			    job->syscall ? job->syscall :
+			    "(not named: no seccomp audit line in the kernel log)");
+	}
+	if (job->n_attempts < ARRAY_SIZE(job->attempts)) {
+		at = &job->attempts[job->n_attempts++];
+		at->exit_code = x.exited ? si->si_status : -1;
+		at->signal = x.exited ? -1 : si->si_status;
+		at->first_page = 1;
+		snprintf(at->end, sizeof at->end, "%s", job_end_name(end));
+	}
 	job_finish(job, end);
 }
 
@@ -270,23 +511,69 @@ static int batch_rec_add(struct job *job, const struct batch_rec *rec)
 
 static double worker_rss_mb(pid_t pid)
 {
-	char path[64], buf[2048];
-	uint64_t kb = 0;
-	char *p;
+	uint64_t vms = 0, rss = 0;
 
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if (read_small_file(path, buf, sizeof buf) < 0 || !(p = strstr(buf, "VmRSS:")))
-		return 0;
-	kb = strtoull(p + 6, NULL, 10);
-	return (double)kb / 1024.0;
+	sampler_read_pid(pid, &vms, &rss);
+	return (double)rss / 1048576.0;
 }
 
-static int job_batch(struct job *job, yajl_val v)
+/* A batch's flush has ended: record it, log it, save the artifacts. */
+static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const char *err)
+{
+	char op[64];
+
+	rec->finished_ms = now_real_ms();
+	if (r < 0) {
+		rec->status = BATCH_FAILED;
+		snprintf(rec->error, sizeof rec->error, "%s", err);
+		job->batches_failed++;
+		log_job(LOG_WARNING, job->id, NULL, "batch %" PRIu64 " failed to flush: %s",
+			rec->id, err);
+	} else {
+		job->batches_flushed++;
+		job->flushed_page = rec->last_page;
+	}
+	snprintf(op, sizeof op, "batch %" PRIu64, rec->id);
+	log_memory(job->id, op, rec->rss_mb);
+	if (rec->rss_mb * 1048576.0 > (double)job->jobs->cfg->memory_warn)
+		log_job(LOG_WARNING, job->id, NULL,
+			"[MEMORY] warning: worker RSS %.2f MB is above memory_warn (%.0f MB)",
+			rec->rss_mb, (double)job->jobs->cfg->memory_warn / 1048576.0);
+	batch_rec_add(job, rec);
+	/* Evidence survives a daemon crash: the manifest is rewritten
+	 * (atomically) after every batch. */
+	artifacts_write_progress(job, job->jobs->cfg);
+}
+
+static void job_pump(struct job *job);
+
+static void exec_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sink_exec_free(arg);
+}
+
+static void exec_done(struct job *job, int r, const char *err)
+{
+	struct batch_rec rec = job->exec_rec;
+	struct timeval zero = { 0, 0 };
+	struct sink_exec *x = job->exec;
+
+	/* Its callback is running: free it after that returns. */
+	job->exec = NULL;
+	if (event_base_once(job->jobs->base, -1, EV_TIMEOUT, exec_free_cb, x, &zero) < 0)
+		sink_exec_free(x);
+	batch_flushed(job, &rec, r, err);
+	job_pump(job);
+}
+
+/* Returns 0, 1 when the flush went asynchronous (exec sink), or a
+ * negative errno for a malformed batch. */
+static int job_batch(struct job *job, yajl_val v, const char *body, size_t len)
 {
 	yajl_val chunks = json_get(v, "chunks");
 	struct batch_rec rec = { .status = BATCH_FLUSHED };
 	uint64_t t0 = 0, first = 0, last = 0;
-	char err[256] = "", op[64];
+	char err[256] = "";
 	int r;
 
 	if (!YAJL_IS_ARRAY(chunks) || json_get_u64(v, "batch", &rec.id) < 0)
@@ -295,35 +582,30 @@ static int job_batch(struct job *job, yajl_val v)
 	json_get_u64(v, "last_page", &last);
 	json_get_u64(v, "bytes", &rec.bytes);
 	json_get_u64(v, "started_ms", &t0);
-	rec.first_page = (unsigned)first;
-	rec.last_page = (unsigned)last;
+	rec.first_page = (unsigned)MIN(first, UINT32_MAX);
+	rec.last_page = (unsigned)MIN(last, UINT32_MAX);
 	rec.chunks = chunks->u.array.len;
 	rec.started_ms = t0 ? t0 : now_real_ms();
 	rec.rss_mb = worker_rss_mb(job->pid);
-	r = sink_flush(job, job->jobs->cfg->state_dir, v, err, sizeof err);
-	rec.finished_ms = now_real_ms();
 	job->batches++;
 	job->chunks += rec.chunks;
-	if (r < 0) {
-		rec.status = BATCH_FAILED;
-		snprintf(rec.error, sizeof rec.error, "%s", err);
-		job->batches_failed++;
-		log_job(LOG_WARNING, job->id, NULL, "batch %" PRIu64 " failed to flush: %s",
-			rec.id, err);
+	job->last_batch_id = rec.id;
+	if (strcmp(job->sink, "exec") == 0) {
+		r = sink_exec_start(job, job->jobs->base, job->jobs->cfg, job->cg, body, len,
+				    exec_done, &job->exec, err, sizeof err);
+		if (r == 0) {
+			job->exec_rec = rec;
+			return 1;
+		}
 	} else {
-		job->batches_flushed++;
-		job->flushed_page = rec.last_page;
+		r = sink_flush(job, job->jobs->cfg->state_dir, v, err, sizeof err);
 	}
-	snprintf(op, sizeof op, "batch %" PRIu64, rec.id);
-	log_memory(job->id, op, rec.rss_mb);
-	if (rec.rss_mb * 1048576.0 > (double)job->jobs->cfg->memory_warn)
-		log_job(LOG_WARNING, job->id, NULL,
-			"[MEMORY] warning: worker RSS %.2f MB is above memory_warn (%.0f MB)",
-			rec.rss_mb, (double)job->jobs->cfg->memory_warn / 1048576.0);
-	return batch_rec_add(job, &rec);
+	batch_flushed(job, &rec, r, err);
+	return 0;
 }
 
-/* Act on one frame; a negative return is a worker fault. */
+/* Act on one frame: 0, 1 when a flush holds further frames back, or a
+ * negative errno for a worker fault. */
 static int job_frame(struct job *job, const char *body, size_t len)
 {
 	_cleanup_json_ yajl_val v = NULL;
@@ -339,7 +621,7 @@ static int job_frame(struct job *job, const char *body, size_t len)
 		if (json_get_u64(v, "page", &n) == 0 && n <= UINT32_MAX)
 			job->page = (unsigned)n;
 	} else if (strcmp(t, "batch") == 0) {
-		return job_batch(job, v);
+		return job_batch(job, v, body, len);
 	} else if (strcmp(t, "page_error") == 0) {
 		if (json_get_u64(v, "page", &n) < 0 || json_get_str(v, "message", &s) < 0)
 			return -EBADMSG;
@@ -363,60 +645,60 @@ static int job_frame(struct job *job, const char *body, size_t len)
 	return 0;
 }
 
-/* Read what the worker wrote; returns 0 at EOF, 1 for more to come, or a
- * negative errno for a worker fault. */
-static int job_read_frames(struct job *job)
+/* Move the job forward: act on buffered frames, read more when there are
+ * none, and finish once the worker is reaped and its pipe is drained. A
+ * flush in progress (exec sink) holds everything until it ends. */
+static void job_pump(struct job *job)
 {
-	for (;;) {
+	while (!job->exec && !job->out_eof) {
 		const char *body;
 		size_t len;
-		ssize_t n = frame_reader_fill(&job->fr, job->out_fd);
-		int r;
+		int r = frame_reader_next(&job->fr, &body, &len);
 
-		if (n == -EAGAIN)
-			return 1;
-		if (n < 0)
-			return (int)n;
-		while ((r = frame_reader_next(&job->fr, &body, &len)) == 1)
-			if ((r = job_frame(job, body, len)) < 0)
-				break;
+		if (r == 1)
+			r = job_frame(job, body, len);
+		if (r == 1)
+			break;           /* an asynchronous flush started */
 		if (r < 0) {
 			set_message(job, r == -EMSGSIZE ?
 				    "the worker sent a frame larger than the limit" :
 				    "the worker sent a malformed frame");
-			return r;
+			job->out_eof = true;
+			cgroup_job_kill(job->cg); /* a worker fault: its exit ends the job */
+			break;
 		}
-		if (n == 0)
-			return 0;
+		if (r == 0 && job->fr.taken == 0) {
+			ssize_t n = frame_reader_fill(&job->fr, job->out_fd);
+			/* Once the worker is reaped nobody else may write. */
+			if (n == -EAGAIN && !job->reaped) {
+				event_add(job->ev_out, NULL);
+				return;
+			}
+			if (n <= 0)
+				job->out_eof = true;
+		}
 	}
+	event_del(job->ev_out);
+	if (job->reaped && job->out_eof && !job->exec)
+		job_worker_gone(job);
 }
 
 static void out_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct job *job = arg;
-	int r = job_read_frames(job);
-
-	if (r == 1)
-		return;
-	event_del(job->ev_out);
-	if (r < 0)
-		cgroup_job_kill(job->cg); /* a worker fault: the exit ends the job */
+	job_pump(arg);
 }
 
 static void exit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *job = arg;
 	struct rusage ru;
-	siginfo_t si;
 
-	if (spawn_reap(job->pidfd, &si, &ru) < 0)
+	if (spawn_reap(job->pidfd, &job->exit_info, &ru) < 0)
 		return;
+	event_del(job->ev_exit);
+	job->reaped = true;
 	job->peak_rss_kb = (uint64_t)ru.ru_maxrss;
-	/* The worker is gone, so its end of the pipe is closed: what is left
-	 * in the pipe can be read to EOF without blocking. */
-	if (job->out_fd >= 0 && event_pending(job->ev_out, EV_READ, NULL))
-		job_read_frames(job);
-	job_worker_gone(job, &si);
+	job_pump(job);
 }
 
 /* Stream the spooled document into the worker's pipe, one buffer at a
@@ -585,6 +867,19 @@ static int job_start(struct job *job)
 	event_add(job->ev_out, NULL);
 	if (job->ev_in)
 		event_add(job->ev_in, NULL);
+	/* Evidence from the first moment: the sample log, the events watch
+	 * and artifacts that already say "running". */
+	if ((r = memlog_open(job->dir, &job->memlog)) < 0)
+		log_job(LOG_WARNING, job->id, NULL, "cannot write memory_log.csv: %s", strerror(-r));
+	r = cgroup_job_watch_fd(job->cg);
+	if (r >= 0 && (job->ev_events = event_new(jobs->base, r, EV_READ | EV_PERSIST,
+						  events_cb, job)))
+		event_add(job->ev_events, NULL);
+	else
+		log_job(LOG_WARNING, job->id, NULL, "memory.events changes will be seen "
+			"only at each sample: %s", strerror(r < 0 ? -r : ENOMEM));
+	job->psi_mode = "avg10 polling";
+	artifacts_write(job, cfg, jobs->cg, kmsg_status(jobs->kmsg));
 	if (job->ev_timeout) {
 		struct timeval tv = { (time_t)(job->timeout_ms / 1000),
 				      (suseconds_t)(job->timeout_ms % 1000) * 1000 };
@@ -626,11 +921,10 @@ static void jobs_schedule(struct jobs *jobs)
 			if (job->pidfd >= 0) {
 				/* A worker exists and was killed; exit_cb
 				 * cannot run without its event, so reap here. */
-				siginfo_t si;
 				struct rusage ru;
-				while (spawn_reap(job->pidfd, &si, &ru) == -EAGAIN)
+				while (spawn_reap(job->pidfd, &job->exit_info, &ru) == -EAGAIN)
 					usleep(1000);
-				job_worker_gone(job, &si);
+				job_worker_gone(job);
 			} else {
 				job_finish(job, END_CRASH);
 			}
@@ -638,6 +932,7 @@ static void jobs_schedule(struct jobs *jobs)
 		}
 		log_memory(job->id, "job start", worker_rss_mb(job->pid));
 	}
+	jobs_changed(jobs);
 }
 
 /* ---- submission --------------------------------------------------------- */
@@ -669,6 +964,7 @@ static void spooled(struct spool *sp, int error, const char *msg, void *arg)
 	snprintf(job->sha256, sizeof job->sha256, "%s", spool_sha256(sp));
 	TAILQ_INSERT_TAIL(&jobs->all, job, all);
 	queue_insert(jobs, job);
+	jobs_changed(jobs);
 	log_job(LOG_INFO, job->id, NULL, "%s: queued (%" PRIu64 " bytes, sha256 %.16s…, uid %u)",
 		job->name, job->size, job->sha256, (unsigned)job->uid);
 	if (cb)
@@ -708,9 +1004,10 @@ static int resolve_options(struct job *job, const struct config *cfg,
 	job->priority = o->has_priority ? (int)o->priority : 0;
 	snprintf(job->kb, sizeof job->kb, "%s", o->kb[0] ? o->kb : cfg->kb);
 	snprintf(job->sink, sizeof job->sink, "%s", o->sink[0] ? o->sink : cfg->sink);
-	if (strcmp(job->sink, "exec") == 0) {
+	if (strcmp(job->sink, "exec") == 0 && !cfg->exec_command) {
 		*code = ERR_REFUSED;
-		snprintf(msg, msgsz, "the exec sink is not available yet; use --sink jsonl or mock");
+		snprintf(msg, msgsz, "the exec sink needs a command: set [sink.exec] command "
+			 "in memsafed.conf, or use --sink jsonl or mock");
 		return -EINVAL;
 	}
 	return 0;
@@ -926,6 +1223,7 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 	jobs->cg = cg;
 	TAILQ_INIT(&jobs->all);
 	TAILQ_INIT(&jobs->queue);
+	TAILQ_INIT(&jobs->reapers);
 	if (asprintf(&jobs->jobs_dir, "%s/jobs", cfg->state_dir) < 0 ||
 	    asprintf(&jobs->spool_dir, "%s/spool", cfg->state_dir) < 0) {
 		jobs_free(jobs);
@@ -941,6 +1239,17 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 	}
 	clean_spool(jobs->spool_dir);
 	jobs->next_id = scan_next_id(jobs->jobs_dir);
+	jobs->kmsg = kmsg_new(base, "/dev/kmsg");
+	jobs->ev_sample = event_new(base, -1, EV_PERSIST, sample_cb, jobs);
+	if (!jobs->kmsg || !jobs->ev_sample) {
+		jobs_free(jobs);
+		return -ENOMEM;
+	}
+	{
+		struct timeval tv = { (time_t)(cfg->sample_interval_ms / 1000),
+				      (suseconds_t)(cfg->sample_interval_ms % 1000) * 1000 };
+		event_add(jobs->ev_sample, &tv);
+	}
 	*ret = jobs;
 	return 0;
 }
@@ -956,10 +1265,22 @@ struct jobs *jobs_free(struct jobs *jobs)
 		if (job->src_fd >= 0)
 			close(job->src_fd);
 		worker_release(job);
-		if (job->cg)
-			cgroup_job_destroy(job->cg);
+		if (job->cg && cgroup_job_destroy(job->cg) < 0)
+			log_job(LOG_ERR, job->id, NULL, "its cgroup %s is left behind",
+				cgroup_job_path(job->cg));
 		job_free(job);
 	}
+	while (!TAILQ_EMPTY(&jobs->reapers)) {
+		struct cg_reaper *z = TAILQ_FIRST(&jobs->reapers);
+		if (cgroup_job_destroy(z->cg) < 0)
+			log_job(LOG_ERR, z->id, NULL, "its cgroup is left behind");
+		TAILQ_REMOVE(&jobs->reapers, z, entry);
+		event_free(z->ev);
+		free(z);
+	}
+	if (jobs->ev_sample)
+		event_free(jobs->ev_sample);
+	kmsg_free(jobs->kmsg);
 	free(jobs->jobs_dir);
 	free(jobs->spool_dir);
 	free(jobs);

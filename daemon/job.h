@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/types.h>
@@ -60,7 +61,27 @@ struct batch_rec {
 	char error[200];
 };
 
+/* A change of a memory.events counter, seen when it happened. */
+struct job_event {
+	uint64_t t_ms;       /* CLOCK_REALTIME */
+	const char *name;    /* low, high, max, oom, oom_kill, oom_group_kill */
+	uint64_t count;      /* the counter's new value */
+	unsigned page;       /* the page the worker was on */
+	uint64_t batch_id;   /* the batch being assembled */
+};
+
+/* One run of a worker for the job (retries make more). */
+struct job_attempt {
+	int exit_code, signal;   /* -1 when not applicable */
+	unsigned first_page;
+	char end[24];
+};
+
 struct jobs;
+struct memlog;
+struct sink_exec;
+
+#define JOB_EVENTS_MAX 256
 
 struct job {
 	TAILQ_ENTRY(job) all;    /* every job the daemon knows */
@@ -107,11 +128,28 @@ struct job {
 	uint64_t in_off;         /* spool offset of the next read */
 	struct frame_reader fr;
 	bool saw_end, cancelled, timed_out;
+	bool reaped, out_eof;    /* the worker is gone / its pipe is drained */
+	siginfo_t exit_info;
 	char *fatal_reason;
 
 	/* progress and outcome */
 	unsigned pages, page;
 	unsigned flushed_page;   /* last page of the last flushed batch */
+	uint64_t last_batch_id;  /* id of the last batch the worker sent */
+	struct job_event *events;
+	size_t n_events;
+	struct job_attempt attempts[8];
+	size_t n_attempts;
+	struct memlog *memlog;
+	struct event *ev_events;     /* memory.events watch */
+	uint64_t samples;
+	uint64_t peak_rss_sampled, peak_cgroup_sampled;
+	double psi_some_max, psi_full_max, sys_psi_some_max;
+	const char *psi_mode;        /* how pressure was observed */
+	char *syscall;               /* seccomp-killed syscall, when known */
+	/* exec sink: a flush in progress holds the frame pipe */
+	struct sink_exec *exec;
+	struct batch_rec exec_rec;   /* the batch it is flushing */
 	uint64_t chunks, batches, batches_flushed, batches_failed;
 	struct batch_rec *batch_recs;
 	size_t n_batch_recs, cap_batch_recs;
@@ -127,6 +165,8 @@ struct job {
 int jobs_new(struct event_base *base, const struct config *cfg,
 	     struct cgroup_root *cg, struct jobs **ret, char **err);
 struct jobs *jobs_free(struct jobs *jobs);
+/* Called whenever the number of running or queued jobs changes. */
+void jobs_set_changed_cb(struct jobs *jobs, void (*cb)(unsigned running, unsigned queued));
 
 /* Start a submit (ingest: src_fd is the document, which the job then
  * owns; pressure: src_fd -1). Returns 1 when the job is queued at once,

@@ -7,14 +7,30 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <event2/event.h>
 #include <yajl/yajl_tree.h>
 
 struct job;
+struct config;
+struct cgroup_job;
+struct sink_exec;
 
 bool sink_name_valid(const char *name);
 /* Flush one batch frame (the worker's JSON object). 0 when flushed; else a
  * negative errno with a sentence in err. */
 int sink_flush(struct job *job, const char *state_dir, yajl_val batch,
 	       char *err, size_t errsz);
+
+/* The exec sink, asynchronous: runs [sink.exec] command through /bin/sh
+ * inside the job's cgroup with the batch JSON on stdin and
+ * MEMSAFE_JOB/MEMSAFE_KB/MEMSAFE_BATCH in its environment; exit 0 within
+ * [sink.exec] timeout means flushed. done is called once, from the event
+ * loop, with 0 or a negative errno and a sentence. */
+typedef void (*sink_exec_done_fn)(struct job *job, int error, const char *err);
+int sink_exec_start(struct job *job, struct event_base *base, const struct config *cfg,
+		    struct cgroup_job *cg, const char *body, size_t len,
+		    sink_exec_done_fn done, struct sink_exec **ret, char *err, size_t errsz);
+/* Kill (if still running) and free; NULL-safe. Does not call done. */
+struct sink_exec *sink_exec_free(struct sink_exec *x);
 
 #endif

@@ -1,0 +1,221 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sampler.h"
+#include "util.h"
+
+#define MEMLOG_FLUSH_MS 1000
+
+static const char *proc_root = "/proc";
+
+void sampler_set_proc_root(const char *root) { proc_root = root; }
+
+static int parse_psi_line(const char *p, struct psi_line *l)
+{
+	unsigned long long total;
+
+	if (sscanf(p, " avg10=%lf avg60=%lf avg300=%lf total=%llu", &l->avg10, &l->avg60,
+		   &l->avg300, &total) != 4)
+		return -EINVAL;
+	l->total = total;
+	return 0;
+}
+
+int sampler_parse_psi(const char *text, struct psi_line *some, struct psi_line *full)
+{
+	const char *s = strstr(text, "some"), *f = strstr(text, "full");
+	int r = -EINVAL;
+
+	/* "full" is missing on kernels before 5.13 for the system file of
+	 * some resources; a missing line stays -1. */
+	*some = *full = (struct psi_line){ -1, -1, -1, 0 };
+	if (s && (s == text || s[-1] == '\n') && parse_psi_line(s + 4, some) == 0)
+		r = 0;
+	if (f && (f == text || f[-1] == '\n'))
+		parse_psi_line(f + 4, full);
+	return r;
+}
+
+int sampler_parse_meminfo(const char *text, const char *key, uint64_t *ret)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		unsigned long long kb;
+		if (strncmp(p, key, klen) == 0 && p[klen] == ':' &&
+		    sscanf(p + klen + 1, " %llu", &kb) == 1) {
+			*ret = (uint64_t)kb * 1024;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int sampler_parse_statm(const char *text, uint64_t *vms, uint64_t *rss)
+{
+	static long page;
+	unsigned long long size, resident;
+
+	if (!page)
+		page = sysconf(_SC_PAGESIZE);
+	if (sscanf(text, "%llu %llu", &size, &resident) != 2)
+		return -EINVAL;
+	*vms = (uint64_t)size * (uint64_t)page;
+	*rss = (uint64_t)resident * (uint64_t)page;
+	return 0;
+}
+
+int sampler_read_system(struct sys_sample *ret)
+{
+	char path[PATH_MAX], buf[4096];
+	struct psi_line some, full;
+	struct sys_sample s = { .psi_some_avg10 = -1, .psi_full_avg10 = -1 };
+	int r;
+
+	snprintf(path, sizeof path, "%s/meminfo", proc_root);
+	if ((r = (int)read_small_file(path, buf, sizeof buf)) < 0)
+		return r;
+	sampler_parse_meminfo(buf, "MemAvailable", &s.mem_available);
+	sampler_parse_meminfo(buf, "MemTotal", &s.mem_total);
+	snprintf(path, sizeof path, "%s/pressure/memory", proc_root);
+	if (read_small_file(path, buf, sizeof buf) > 0 &&
+	    sampler_parse_psi(buf, &some, &full) == 0) {
+		s.psi_some_avg10 = some.avg10;
+		s.psi_full_avg10 = full.avg10;
+	}
+	*ret = s;
+	return 0;
+}
+
+int sampler_read_pid(pid_t pid, uint64_t *vms, uint64_t *rss)
+{
+	char path[PATH_MAX], buf[256];
+	int r;
+
+	snprintf(path, sizeof path, "%s/%d/statm", proc_root, (int)pid);
+	if ((r = (int)read_small_file(path, buf, sizeof buf)) < 0)
+		return r;
+	return sampler_parse_statm(buf, vms, rss);
+}
+
+int sampler_read_psi_file(int dirfd, const char *name, double *some10, double *full10)
+{
+	char buf[512];
+	struct psi_line some, full;
+	int r;
+
+	if ((r = (int)read_small_fileat(dirfd, name, buf, sizeof buf)) < 0)
+		return r;
+	if ((r = sampler_parse_psi(buf, &some, &full)) < 0)
+		return r;
+	*some10 = some.avg10;
+	*full10 = full.avg10;
+	return 0;
+}
+
+struct memlog {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	uint64_t rows, last_flush_ms;
+};
+
+int memlog_open(const char *dir, struct memlog **ret)
+{
+	char path[PATH_MAX];
+	struct memlog *ml = calloc(1, sizeof *ml);
+
+	if (!ml)
+		return -ENOMEM;
+	snprintf(path, sizeof path, "%s/memory_log.csv", dir);
+	ml->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	ml->cap = 16384;
+	ml->buf = malloc(ml->cap);
+	if (ml->fd < 0 || !ml->buf) {
+		int r = ml->fd < 0 ? -errno : -ENOMEM;
+		memlog_close(ml);
+		return r;
+	}
+	if (write_full(ml->fd, MEMLOG_HEADER, strlen(MEMLOG_HEADER)) < 0) {
+		int r = -errno;
+		memlog_close(ml);
+		return r;
+	}
+	ml->last_flush_ms = now_mono_ms();
+	*ret = ml;
+	return 0;
+}
+
+static void fmt_psi(char *buf, size_t size, double v)
+{
+	if (v < 0)
+		buf[0] = '\0';
+	else
+		snprintf(buf, size, "%.2f", v);
+}
+
+int memlog_add(struct memlog *ml, const struct memlog_row *r, uint64_t now)
+{
+	char line[256], ps[16], pf[16], sys[16];
+	int n;
+
+	fmt_psi(ps, sizeof ps, r->psi_some_avg10);
+	fmt_psi(pf, sizeof pf, r->psi_full_avg10);
+	fmt_psi(sys, sizeof sys, r->sys_psi_some_avg10);
+	n = snprintf(line, sizeof line,
+		     "%" PRIu64 ",%.2f,%.2f,%.2f,%.2f,%.2f,%s,%s,%.0f,%u,%" PRIu64 ",%s\n",
+		     r->t_ms, r->rss / 1048576.0, r->vms / 1048576.0,
+		     r->cgroup_current / 1048576.0, r->anon / 1048576.0, r->file / 1048576.0,
+		     ps, pf, r->mem_available / 1048576.0, r->page, r->batch_id, sys);
+	if (n <= 0 || (size_t)n >= sizeof line)
+		return -EINVAL;
+	if (ml->len + (size_t)n > ml->cap) {
+		int e = memlog_flush(ml, false);
+		if (e < 0)
+			return e;
+	}
+	memcpy(ml->buf + ml->len, line, (size_t)n);
+	ml->len += (size_t)n;
+	ml->rows++;
+	if (now - ml->last_flush_ms >= MEMLOG_FLUSH_MS)
+		return memlog_flush(ml, false);
+	return 0;
+}
+
+int memlog_flush(struct memlog *ml, bool sync)
+{
+	int r = 0;
+
+	if (!ml)
+		return 0;
+	if (ml->len) {
+		r = write_full(ml->fd, ml->buf, ml->len);
+		ml->len = 0;
+	}
+	if (r == 0 && sync && fsync(ml->fd) < 0)
+		r = -errno;
+	ml->last_flush_ms = now_mono_ms();
+	return r;
+}
+
+struct memlog *memlog_close(struct memlog *ml)
+{
+	if (!ml)
+		return NULL;
+	if (ml->fd >= 0) {
+		memlog_flush(ml, true);
+		close(ml->fd);
+	}
+	free(ml->buf);
+	free(ml);
+	return NULL;
+}
+
+uint64_t memlog_rows(const struct memlog *ml) { return ml ? ml->rows : 0; }

@@ -1,0 +1,56 @@
+/* Memory sampling: the system figures read once per tick (MemAvailable,
+ * memory PSI) and the per-job ones (worker RSS/VMS, cgroup memory), and the
+ * job's memory_log.csv, written through a buffer that is flushed at least
+ * once a second and at job end. /proc is injectable for tests. */
+#ifndef MEMSAFE_SAMPLER_H
+#define MEMSAFE_SAMPLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sys_sample {
+	uint64_t mem_available;   /* bytes */
+	uint64_t mem_total;       /* bytes */
+	double psi_some_avg10, psi_full_avg10; /* -1 when unreadable */
+};
+
+struct psi_line { double avg10, avg60, avg300; uint64_t total; };
+
+/* Parse PSI text ("some avg10=… avg60=… avg300=… total=…" / "full …"). */
+int sampler_parse_psi(const char *text, struct psi_line *some, struct psi_line *full);
+/* A "Key:   N kB" value of /proc/meminfo, in bytes. */
+int sampler_parse_meminfo(const char *text, const char *key, uint64_t *ret);
+/* /proc/PID/statm: size and resident, in bytes. */
+int sampler_parse_statm(const char *text, uint64_t *vms, uint64_t *rss);
+
+void sampler_set_proc_root(const char *root);
+int sampler_read_system(struct sys_sample *ret);
+int sampler_read_pid(pid_t pid, uint64_t *vms, uint64_t *rss);
+/* Read a PSI file (e.g. a cgroup's memory.pressure) into some/full avg10. */
+int sampler_read_psi_file(int dirfd, const char *name, double *some10, double *full10);
+
+/* memory_log.csv of one job. */
+struct memlog;
+struct memlog_row {
+	uint64_t t_ms;
+	uint64_t rss, vms, cgroup_current, anon, file; /* bytes */
+	double psi_some_avg10, psi_full_avg10;       /* job's; -1 unknown */
+	uint64_t mem_available;
+	unsigned page;
+	uint64_t batch_id;
+	double sys_psi_some_avg10;
+};
+#define MEMLOG_HEADER "t_ms,rss_mb,vms_mb,cgroup_current_mb,anon_mb,file_mb," \
+	"psi_some_avg10,psi_full_avg10,mem_available_mb,page,batch_id,sys_psi_some_avg10\n"
+
+int memlog_open(const char *dir, struct memlog **ret);
+/* Append a row to the buffer; flushes when a second has passed. */
+int memlog_add(struct memlog *ml, const struct memlog_row *row, uint64_t now_mono_ms);
+/* Write the buffer out (whole lines only) and optionally fsync. */
+int memlog_flush(struct memlog *ml, bool sync);
+struct memlog *memlog_close(struct memlog *ml);
+uint64_t memlog_rows(const struct memlog *ml);
+
+#endif
