@@ -11,12 +11,16 @@
  *   --image-pages N  paints a big, incompressible raster image on the
  *                    first N pages, so the file is large on disk.
  *
- *   --heavy-page K   fills page K with many separately positioned words
- *                    in a small font.  Each word is its own text-showing
- *                    operator, so poppler's TextOutputDev creates one
- *                    TextWord object per word (about 1 KiB each), and
- *                    extracting the text of that one page needs tens of
- *                    megabytes or more.
+ *   --heavy-page K   fills page K with many separately positioned words.
+ *                    Each word is its own text-showing operator, turned a
+ *                    quarter turn from the previous one, so poppler's
+ *                    TextOutputDev keeps a separate TextWord (~1.8 KB
+ *                    with its layout data) for every word: extracting the
+ *                    text of that one page needs about 100 MB more than a
+ *                    normal page (60000 words).
+ *                    --heavy-diagonal tilts the words off the axes, which
+ *                    costs ~5x more memory per word, but poppler's time
+ *                    then grows quadratically with the word count.
  *
  * The body text of page n depends only on (seed, n), so a page's words
  * are the same whatever --pages is.
@@ -39,11 +43,20 @@
 #define BODY_SIZE     10.0   /* pt, body text */
 #define BODY_LEADING  12.0   /* pt between body baselines */
 #define MARGIN        54.0   /* pt, all four sides */
-#define HEAVY_SIZE     4.0   /* pt; poppler keeps at most 50,000 glyphs
-                                smaller than 3x3 pt per page, so stay above */
-#define HEAVY_COL     25.0   /* pt, grid cell width (a 9-letter word at
-                                4 pt is about 24 pt wide) */
-#define HEAVY_ROW      5.0   /* pt, grid row height */
+/*
+ * Heavy page.  Poppler's TextPage::addChar keeps only the first 50,000
+ * "tiny" glyphs of a page, where tiny means the glyph's advance is under
+ * 3 pt along both page axes (the glyph's height does not count).  So the
+ * heavy font is sized at run time to give even the narrowest letter an
+ * advance of HEAVY_MIN_ADVANCE: about 11.5 pt with DejaVu Sans.
+ */
+#define HEAVY_MIN_ADVANCE 3.2  /* pt, along the nearest page axis */
+#define HEAVY_MIN_SIZE    4.0  /* pt, lower bound for the heavy font */
+#define HEAVY_COL        40.0  /* pt, grid cell width */
+#define HEAVY_ROW         8.0  /* pt, grid cell height */
+#define HEAVY_TILT        5.0  /* degrees, --heavy-diagonal tilt step */
+#define COS_25_DEG     0.9063  /* the largest tilt is 5 steps = 25 degrees */
+#define PI 3.14159265358979323846
 #define MAX_WORD       9
 
 struct options {
@@ -53,6 +66,7 @@ struct options {
 	long image_size;
 	long heavy_page;        /* 0 = none */
 	long heavy_words;
+	int heavy_diagonal;     /* tilt heavy words off the page axes */
 	uint64_t seed;
 	double page_w, page_h;
 	const char *text_out;   /* NULL = none */
@@ -74,15 +88,22 @@ static const char usage_text[] =
 	"  --image-size PX    side of that square image in pixels (default 2000;\n"
 	"                     each image adds about 2.2*PX*PX bytes to the file)\n"
 	"  --heavy-page K     page K (1-based) instead gets --heavy-words\n"
-	"                     separately positioned 4 pt words, making poppler's\n"
-	"                     text extraction of that page memory-hungry\n"
+	"                     separately positioned words, each turned a quarter\n"
+	"                     turn from the last, in an overlapping grid: poppler\n"
+	"                     needs ~1.8 KB per word to extract that page's text\n"
+	"                     (60000 words: ~115 MB, ~3.5 s)\n"
 	"  --heavy-words N    words on the heavy page (default 60000)\n"
+	"  --heavy-diagonal   also tilt each heavy word 5-25 degrees off the\n"
+	"                     axes: ~9 KB per word, but poppler's time grows\n"
+	"                     quadratically (10000 words: ~100 MB, ~2 s;\n"
+	"                     20000 words: ~195 MB, ~13 s)\n"
 	"  --seed S           seed for the word generator (default 1)\n"
 	"  --page-size WxH    page size in points (default 612x792)\n"
 	"  --text-out FILE    also write the text drawn to FILE, one line per\n"
 	"                     text line, each page ending in an empty line and\n"
 	"                     a form feed: the same bytes pdftotext prints for\n"
-	"                     the normal pages\n"
+	"                     normal pages (the heavy page's words are listed\n"
+	"                     in drawing order, which pdftotext does not keep)\n"
 	"  --help             show this help and exit\n"
 	"\n"
 	"Exit status: 0 on success, 1 on a runtime failure, 2 on bad usage.\n";
@@ -180,7 +201,8 @@ static void parse_page_size(const char *arg, double *w, double *h)
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum { O_PAGES = 256, O_WORDS, O_IMAGE_PAGES, O_IMAGE_SIZE, O_HEAVY_PAGE,
-	       O_HEAVY_WORDS, O_SEED, O_PAGE_SIZE, O_TEXT_OUT, O_HELP };
+	       O_HEAVY_WORDS, O_HEAVY_DIAGONAL, O_SEED, O_PAGE_SIZE, O_TEXT_OUT,
+	       O_HELP };
 	static const struct option longopts[] = {
 		{ "pages",       required_argument, NULL, O_PAGES },
 		{ "words",       required_argument, NULL, O_WORDS },
@@ -188,6 +210,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "image-size",  required_argument, NULL, O_IMAGE_SIZE },
 		{ "heavy-page",  required_argument, NULL, O_HEAVY_PAGE },
 		{ "heavy-words", required_argument, NULL, O_HEAVY_WORDS },
+		{ "heavy-diagonal", no_argument,   NULL, O_HEAVY_DIAGONAL },
 		{ "seed",        required_argument, NULL, O_SEED },
 		{ "page-size",   required_argument, NULL, O_PAGE_SIZE },
 		{ "text-out",    required_argument, NULL, O_TEXT_OUT },
@@ -198,7 +221,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 	*o = (struct options){
 		.pages = 1, .words = 200, .image_pages = 0, .image_size = 2000,
-		.heavy_page = 0, .heavy_words = 60000, .seed = 1,
+		.heavy_page = 0, .heavy_words = 60000, .heavy_diagonal = 0, .seed = 1,
 		.page_w = 612, .page_h = 792, .text_out = NULL, .out = NULL,
 	};
 
@@ -213,6 +236,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case O_IMAGE_SIZE:  o->image_size = parse_long("--image-size", optarg, 1, 20000); break;
 		case O_HEAVY_PAGE:  o->heavy_page = parse_long("--heavy-page", optarg, 1, LONG_MAX); break;
 		case O_HEAVY_WORDS: o->heavy_words = parse_long("--heavy-words", optarg, 0, 100000000); break;
+		case O_HEAVY_DIAGONAL: o->heavy_diagonal = 1; break;
 		case O_SEED:        o->seed = (uint64_t)parse_long("--seed", optarg, 0, LONG_MAX); break;
 		case O_PAGE_SIZE:   parse_page_size(optarg, &o->page_w, &o->page_h); break;
 		case O_TEXT_OUT:    o->text_out = optarg; break;
@@ -356,32 +380,75 @@ static void draw_body(cairo_t *cr, const struct options *o, long page)
 	}
 }
 
-/* The heavy page: heavy_words words, each placed with its own move_to /
- * show_text, in a grid of HEAVY_COL x HEAVY_ROW cells over the text area.
- * When the grid is full, the next layer starts again at the top, shifted
- * by a fraction of a cell so that no two words share a position.  All
- * words stay on the page (poppler discards glyphs outside it). */
+/* Smallest font size (rounded up to half a point) at which every lowercase
+ * letter advances at least HEAVY_MIN_ADVANCE / axis_share points. */
+static double heavy_font_size(cairo_t *cr, double axis_share)
+{
+	cairo_text_extents_t ext;
+	double min_advance = 1.0, size;
+
+	cairo_set_font_size(cr, 1.0);
+	for (char c = 'a'; c <= 'z'; c++) {
+		char s[2] = { c, '\0' };
+
+		cairo_text_extents(cr, s, &ext);
+		if (ext.x_advance > 0 && ext.x_advance < min_advance)
+			min_advance = ext.x_advance;
+	}
+	size = HEAVY_MIN_ADVANCE / (min_advance * axis_share);
+	size = (double)(long)(size * 2 + 1) / 2;
+	return size < HEAVY_MIN_SIZE ? HEAVY_MIN_SIZE : size;
+}
+
+/* The heavy page: heavy_words words, each drawn with its own move_to /
+ * show_text at its own position and turned a quarter turn from the one
+ * before.  Poppler cannot join any two of them into one word, and
+ * splitting them over its four rotation pools keeps its layout analysis
+ * fast (unrotated, the same words took ~8x longer to extract, for the
+ * same memory).  Origins lie on a HEAVY_COL x HEAVY_ROW grid inset by one
+ * word length, so words stay on the page (poppler drops glyphs outside
+ * it); when the grid is full, the next layer starts at the top again,
+ * shifted by a fraction of a cell, so no two words share an origin. */
 static void draw_heavy(cairo_t *cr, const struct options *o, long page)
 {
-	const double top = MARGIN + HEADER_SIZE + 2 * BODY_LEADING;
-	const long cols = (long)((o->page_w - 2 * MARGIN - HEAVY_COL) / HEAVY_COL) + 1;
-	const long rows = (long)((o->page_h - MARGIN - top - HEAVY_ROW) / HEAVY_ROW) + 1;
+	const double size = heavy_font_size(cr, o->heavy_diagonal ? COS_25_DEG : 1.0);
+	const double reach = MAX_WORD * size;   /* more than any word's length */
+	const double left = MARGIN + reach;
+	const double top = MARGIN + HEADER_SIZE + BODY_LEADING + reach;
+	const double width = o->page_w - MARGIN - reach - left;
+	const double height = o->page_h - MARGIN - reach - top;
+	const long cols = width > HEAVY_COL ? (long)(width / HEAVY_COL) + 1 : 1;
+	const long rows = height > HEAVY_ROW ? (long)(height / HEAVY_ROW) + 1 : 1;
 	const long per_layer = cols * rows;
 	char word[MAX_WORD + 1];
 	struct rng r;
 
-	cairo_set_font_size(cr, HEAVY_SIZE);
+	cairo_set_font_size(cr, size);
 	rng_init(&r, o->seed, page, STREAM_HEAVY);
 	for (long i = 0; i < o->heavy_words; i++) {
 		long layer = i / per_layer, cell = i % per_layer;
 		long row = cell / cols, col = cell % cols;
-		/* 7 x-shifts times 5 y-shifts before a position repeats */
+		/* 7 x-shifts times 5 y-shifts before an origin repeats */
 		double dx = (double)(layer % 7) * (HEAVY_COL / 7.0);
 		double dy = (double)((layer / 7) % 5) * (HEAVY_ROW / 5.0);
+		double degrees = 90.0 * (double)(i % 4);
+
+		if (o->heavy_diagonal) {
+			/* +-5, +-10, ... +-25 degrees, never on an axis */
+			long step = (i / 4) % 10;
+
+			degrees += step < 5 ? HEAVY_TILT * (double)(step + 1)
+					    : -HEAVY_TILT * (double)(step - 4);
+		}
 
 		rng_word(&r, word);
-		cairo_move_to(cr, MARGIN + col * HEAVY_COL + dx, top + row * HEAVY_ROW + dy);
+		cairo_save(cr);
+		cairo_translate(cr, left + (double)col * HEAVY_COL + dx,
+				top + (double)row * HEAVY_ROW + dy);
+		cairo_rotate(cr, degrees * PI / 180.0);
+		cairo_move_to(cr, 0, 0);
 		cairo_show_text(cr, word);
+		cairo_restore(cr);
 		text_out_str(word);
 		text_out_str(col == cols - 1 || i == o->heavy_words - 1 ? "\n" : " ");
 	}
@@ -390,11 +457,17 @@ static void draw_heavy(cairo_t *cr, const struct options *o, long page)
 /* Only matters when built with --enable-sanitizers: even after
  * cairo_debug_reset_static_data(), cairo 1.16 leaves one fontconfig
  * pattern allocated once text has been shown.  That leak is not ours, so
- * tell LeakSanitizer (which calls this hook at exit) to ignore it. */
+ * tell LeakSanitizer (which calls these hooks) to ignore it, quietly. */
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void)
 {
 	return "leak:libfontconfig.so\n";
+}
+
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+	return "print_suppressions=0";
 }
 
 int main(int argc, char **argv)
@@ -416,6 +489,12 @@ int main(int argc, char **argv)
 	st = cairo_surface_status(surface);
 	if (st != CAIRO_STATUS_SUCCESS)
 		die(o.out, cairo_status_to_string(st));
+#if CAIRO_VERSION >= CAIRO_VERSION_ENCODE(1, 15, 4)
+	/* a fixed date makes the same options give a byte-identical file */
+	cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATE_DATE,
+				       "2000-01-01T00:00:00Z");
+	cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, "mkpdf test document");
+#endif
 	cr = cairo_create(surface);
 	cairo_select_font_face(cr, FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL,
 			       CAIRO_FONT_WEIGHT_NORMAL);
@@ -445,7 +524,11 @@ int main(int argc, char **argv)
 	/* drop cairo's font caches, so leak checkers see a clean exit */
 	cairo_debug_reset_static_data();
 
-	if (text_out && (ferror(text_out) | fclose(text_out)))
-		die(o.text_out, "write error");
+	if (text_out) {
+		int failed = ferror(text_out);
+
+		if (fclose(text_out) != 0 || failed)
+			die(o.text_out, "write error");
+	}
 	return 0;
 }
