@@ -77,8 +77,16 @@ static int write_summary(const struct job *job, const struct config *cfg)
 	json_kuint(g, "last_flushed_page", job->flushed_page);
 	json_kuint(g, "samples", job->samples);
 	json_kuint(g, "sample_interval_ms", cfg->sample_interval_ms);
-	json_kuint(g, "retries", job->n_attempts > 1 ? job->n_attempts - 1 : 0);
-	json_knull(g, "culprit_page");
+	json_kuint(g, "retries", job->retries_used);
+	if (job->n_culprits)
+		json_kuint(g, "culprit_page", job->culprits[0]);
+	else
+		json_knull(g, "culprit_page");
+	json_key(g, "culprit_pages");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < job->n_culprits; i++)
+		yajl_gen_integer(g, job->culprits[i]);
+	yajl_gen_array_close(g);
 	json_kstr(g, "syscall", job->syscall);
 	json_key(g, "psi");
 	yajl_gen_map_open(g);
@@ -205,6 +213,7 @@ static int write_container_manifest(const struct job *job, const struct config *
 	json_key(g, "batching");
 	yajl_gen_map_open(g);
 	json_kuint(g, "batch_size", job->batch_size);
+	json_kuint(g, "retries_allowed", cfg->retries);
 	json_kuint(g, "max_bytes", job->max_bytes);
 	json_kuint(g, "max_wait_ms", job->max_wait_ms);
 	json_kstr(g, "sink", job->sink);

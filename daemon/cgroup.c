@@ -24,6 +24,7 @@ struct cgroup_root {
 	char *own;        /* unified: our cgroup; hybrid: our v1 memory cgroup */
 	char *jobs;       /* where job-<id> directories are made */
 	char *pids_jobs;  /* hybrid: v1 pids jobs directory, or NULL */
+	char *pids_own;   /* hybrid: our v1 pids cgroup, or NULL */
 	bool has_peak, has_kill, has_swap, has_oom_group, has_memsw;
 };
 
@@ -237,14 +238,20 @@ int cgroup_probe(const char *sys_root, const char *self_text,
 			cgroup_root_free(root);
 			return -EOPNOTSUPP;
 		}
-		root->jobs = path_join(root->own, "memsafed-jobs");
+		/* v1 gives no cgroup of our own: several daemons (tests, users)
+		 * may share this one, so each takes memsafed-<pid>. */
+		char inst[32];
+		snprintf(inst, sizeof inst, "memsafed-%d", (int)getpid());
+		root->jobs = path_join(root->own, inst);
 		if (!root->jobs)
 			goto oom;
 		if (pids) {
 			_cleanup_free_ char *pidsroot = path_join(sys_root, "pids");
 			_cleanup_free_ char *pown = pidsroot ? path_join(pidsroot, pids) : NULL;
-			if (pown && fs_type(pidsroot) == CGROUP_SUPER_MAGIC)
-				root->pids_jobs = path_join(pown, "memsafed-jobs");
+			if (pown && fs_type(pidsroot) == CGROUP_SUPER_MAGIC) {
+				root->pids_own = strdup(pown);
+				root->pids_jobs = path_join(pown, inst);
+			}
 		}
 		root->has_peak = true; /* memory.max_usage_in_bytes */
 		root->has_memsw = file_exists(root->own, "memory.memsw.limit_in_bytes");
@@ -270,7 +277,14 @@ struct cgroup_root *cgroup_root_free(struct cgroup_root *root)
 		return NULL;
 	free(root->own);
 	free(root->jobs);
+	/* Our instance directory goes with us (hybrid); jobs/ stays (v2). */
+	if (root->mode == CGROUP_HYBRID) {
+		rmdir(root->jobs);
+		if (root->pids_jobs)
+			rmdir(root->pids_jobs);
+	}
 	free(root->pids_jobs);
+	free(root->pids_own);
 	free(root);
 	return NULL;
 }
@@ -339,6 +353,30 @@ static void remove_orphans(const char *jobs, bool use_kill_file)
 	closedir(d);
 }
 
+/* memsafed-<pid> directories of daemons that are gone (and the older
+ * memsafed-jobs): their job cgroups are orphans. */
+static void remove_dead_instances(const char *own)
+{
+	DIR *d = opendir(own);
+	struct dirent *de;
+	uint64_t pid;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char p[PATH_MAX];
+		if (strncmp(de->d_name, "memsafed-", 9) != 0)
+			continue;
+		if (parse_u64(de->d_name + 9, &pid) == 0 &&
+		    (pid == (uint64_t)getpid() || kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;   /* ours, or a live daemon's */
+		snprintf(p, sizeof p, "%s/%s", own, de->d_name);
+		remove_orphans(p, false);
+		rmdir(p);
+	}
+	closedir(d);
+}
+
 int cgroup_setup(struct cgroup_root *root, char **err)
 {
 	char p[PATH_MAX];
@@ -385,6 +423,11 @@ int cgroup_setup(struct cgroup_root *root, char **err)
 	remove_orphans(root->jobs, root->has_kill);
 	if (root->pids_jobs)
 		remove_orphans(root->pids_jobs, false);
+	if (root->mode == CGROUP_HYBRID) {
+		remove_dead_instances(root->own);
+		if (root->pids_own)
+			remove_dead_instances(root->pids_own);
+	}
 	return 0;
 fail:
 	r = -errno;

@@ -268,6 +268,8 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = now_mono_ms();
 	struct job *job;
 
+	if (jobs->queued && jobs->running < jobs->cfg->max_concurrent)
+		jobs_schedule(jobs);
 	if (jobs->running == 0 || sampler_read_system(&sys) < 0)
 		return;
 	TAILQ_FOREACH(job, &jobs->all, all)
@@ -322,7 +324,8 @@ static void reap_cgroup_later(struct jobs *jobs, struct cgroup_job *cg, uint64_t
 	evtimer_add(z->ev, &tv);
 }
 
-static void worker_release(struct job *job)
+/* Drop what belongs to one worker (one attempt). */
+static void worker_reset(struct job *job)
 {
 	if (job->ev_exit)
 		event_free(job->ev_exit);
@@ -330,11 +333,7 @@ static void worker_release(struct job *job)
 		event_free(job->ev_in);
 	if (job->ev_out)
 		event_free(job->ev_out);
-	if (job->ev_timeout)
-		event_free(job->ev_timeout);
-	if (job->ev_events)
-		event_free(job->ev_events);
-	job->ev_exit = job->ev_in = job->ev_out = job->ev_timeout = job->ev_events = NULL;
+	job->ev_exit = job->ev_in = job->ev_out = NULL;
 	job->exec = sink_exec_free(job->exec);
 	if (job->pidfd >= 0)
 		close(job->pidfd);
@@ -343,10 +342,29 @@ static void worker_release(struct job *job)
 	if (job->out_fd >= 0)
 		close(job->out_fd);
 	job->pidfd = job->in_fd = job->out_fd = -1;
+	frame_reader_done(&job->fr);
+	free(job->in_buf);
+	job->in_buf = NULL;
+	job->in_len = job->in_pos = 0;
+	job->in_off = 0;
+	job->saw_end = job->reaped = job->out_eof = false;
+	free(job->fatal_reason);
+	job->fatal_reason = NULL;
+}
+
+/* Drop everything a running job holds but its cgroup. */
+static void worker_release(struct job *job)
+{
+	worker_reset(job);
+	if (job->ev_timeout)
+		event_free(job->ev_timeout);
+	if (job->ev_events)
+		event_free(job->ev_events);
+	job->ev_timeout = job->ev_events = NULL;
 }
 
 /* The batch the worker was assembling when it died, as a manifest row. */
-static void record_killed_batch(struct job *job)
+static void record_killed_batch(struct job *job, enum job_end end)
 {
 	struct batch_rec rec = { .id = job->last_batch_id + 1, .status = BATCH_KILLED,
 				 .first_page = job->flushed_page + 1, .last_page = job->page,
@@ -358,7 +376,7 @@ static void record_killed_batch(struct job *job)
 	if (rec.first_page > rec.last_page)
 		rec.first_page = rec.last_page;
 	snprintf(rec.error, sizeof rec.error, "the worker was %s on page %u",
-		 job->end == END_OOM_KILL ? "OOM-killed" : "killed", job->page);
+		 end == END_OOM_KILL ? "OOM-killed" : "killed", job->page);
 	batch_rec_add(job, &rec);
 }
 
@@ -400,7 +418,7 @@ static void job_finish(struct job *job, enum job_end end)
 	job_check_events(job);
 	if (job->kind == JOB_INGEST && end != END_OK && end != END_BAD_DOCUMENT &&
 	    job->started_mono && job->page > job->flushed_page)
-		record_killed_batch(job);
+		record_killed_batch(job, end);
 	if (job->started_mono)
 		write_dmesg_excerpt(job);
 	worker_release(job);
@@ -434,6 +452,51 @@ static void job_finish(struct job *job, enum job_end end)
 	jobs->running--;
 	jobs_changed(jobs);
 	jobs_schedule(jobs);
+}
+
+static int job_start(struct job *job);
+
+/* After an OOM kill: resume after the last flushed page with half the
+ * batch size, and skip a page that was being processed at two OOM kills
+ * (the culprit). Returns 1 when a new worker took over, 2 when skipping
+ * the culprit left nothing to do (the job is done), 0 for no retry. */
+static int job_retry(struct job *job)
+{
+	const struct config *cfg = job->jobs->cfg;
+	unsigned killed = job->page, next;
+
+	if (job->kind != JOB_INGEST || job->retries_used >= cfg->retries ||
+	    job->cancelled || job->timed_out || killed == 0)
+		return 0;
+	record_killed_batch(job, END_OOM_KILL);
+	/* Chunks never span pages, but a batch may close inside a page: if
+	 * part of the killed page was flushed, redo that whole page. */
+	next = job->flushed_page < killed ? job->flushed_page + 1 : killed;
+	if (killed == job->last_oom_page) {
+		if (job->n_culprits < ARRAY_SIZE(job->culprits))
+			job->culprits[job->n_culprits++] = killed;
+		next = killed + 1;
+		log_event(LOG_WARNING, job->id, "culprit_page", "page %u was being processed at "
+			  "two OOM kills: it is the culprit and is skipped", killed);
+	}
+	job->last_oom_page = killed;
+	job->retries_used++;
+	job->batch_size = MAX(1u, job->batch_size / 2);
+	/* Batch ids stay unique: the killed batch keeps its id. */
+	job->last_batch_id++;
+	job->first_page = next;
+	if (job->pages && next > job->pages) {
+		set_message(job, "page %u was skipped as the culprit of two OOM kills", killed);
+		return 2;   /* the culprit was the last page */
+	}
+	set_message(job, "OOM-killed on page %u; retry %u of %u from page %u with batch size %u",
+		    killed, job->retries_used, cfg->retries, next, job->batch_size);
+	log_job(LOG_WARNING, job->id, NULL, "%s", job->message);
+	worker_reset(job);
+	job->page = next - 1;
+	if (job_start(job) < 0)
+		job_finish(job, END_CRASH);
+	return 1;
 }
 
 /* Gather how the worker ended (it has been reaped) and finish the job. */
@@ -487,9 +550,19 @@ static void job_worker_gone(struct job *job)
 		at = &job->attempts[job->n_attempts++];
 		at->exit_code = x.exited ? si->si_status : -1;
 		at->signal = x.exited ? -1 : si->si_status;
-		at->first_page = 1;
+		at->first_page = job->first_page;
 		snprintf(at->end, sizeof at->end, "%s", job_end_name(end));
 	}
+	if (end == END_OOM_KILL) {
+		int rr = job_retry(job);
+		if (rr == 1)
+			return;
+		if (rr == 2)
+			end = END_OK;
+	}
+	if (end == END_OK && job->n_culprits)
+		set_message(job, "done, with page%s %u skipped as the culprit of two OOM kills",
+			    job->n_culprits > 1 ? "s" : "", job->culprits[0]);
 	job_finish(job, end);
 }
 
@@ -751,7 +824,7 @@ static int job_start(struct job *job)
 	struct jobs *jobs = job->jobs;
 	const struct config *cfg = jobs->cfg;
 	char a_batch[24], a_bytes[24], a_wait[24], a_chunk[24], a_overlap[24],
-		a_buf[24], a_target[24], a_hold[24];
+		a_buf[24], a_target[24], a_hold[24], a_fpage[24], a_fbatch[24], a_fsize[24];
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, scratch = -1, r;
 	struct spawn_args sa = { .path = cfg->worker_path, .cgroup_dirfd = -1,
 				 .procs_fds = { -1, -1 } };
@@ -759,8 +832,7 @@ static int job_start(struct job *job)
 	char *argv[32];
 	int argc = 0;
 
-	r = cgroup_job_create(jobs->cg, job->id, &job->lim, &job->cg);
-	if (r < 0) {
+	if (!job->cg && (r = cgroup_job_create(jobs->cg, job->id, &job->lim, &job->cg)) < 0) {
 		set_message(job, "could not create its cgroup under %s: %s",
 			    cgroup_jobs_path(jobs->cg), strerror(-r));
 		return r;
@@ -796,6 +868,17 @@ static int job_start(struct job *job)
 		argv[argc++] = a_buf;
 		argv[argc++] = "--scratch-fd";
 		argv[argc++] = "3";
+		snprintf(a_fsize, sizeof a_fsize, "%" PRIu64, MAX(cfg->max_file_size, (uint64_t)1 << 20));
+		argv[argc++] = "--max-file-size";
+		argv[argc++] = a_fsize;
+		if (job->first_page > 1) {
+			snprintf(a_fpage, sizeof a_fpage, "%u", job->first_page);
+			snprintf(a_fbatch, sizeof a_fbatch, "%" PRIu64, job->last_batch_id + 1);
+			argv[argc++] = "--first-page";
+			argv[argc++] = a_fpage;
+			argv[argc++] = "--first-batch";
+			argv[argc++] = a_fbatch;
+		}
 	}
 	if (geteuid() == 0) {
 		argv[argc++] = "--user";
@@ -852,7 +935,7 @@ static int job_start(struct job *job)
 		close(job->in_fd);
 		job->in_fd = -1;
 	}
-	if (job->timeout_ms)
+	if (job->timeout_ms && !job->ev_timeout)
 		job->ev_timeout = evtimer_new(jobs->base, timeout_cb, job);
 	if (!job->ev_exit || !job->ev_out ||
 	    (job->kind == JOB_INGEST && (!job->in_buf || !job->ev_in)) ||
@@ -867,6 +950,8 @@ static int job_start(struct job *job)
 	event_add(job->ev_out, NULL);
 	if (job->ev_in)
 		event_add(job->ev_in, NULL);
+	if (job->n_attempts > 0)
+		return 0;   /* a retry: the rest stays from the first attempt */
 	/* Evidence from the first moment: the sample log, the events watch
 	 * and artifacts that already say "running". */
 	if ((r = memlog_open(job->dir, &job->memlog)) < 0)
@@ -899,12 +984,53 @@ fail:
 	return r;
 }
 
+/* Whether the host can afford job now: MemAvailable, less what running
+ * jobs may still take up to their caps, less the job's memory_max, must
+ * stay above reserve; and system memory pressure must be low. Otherwise
+ * job->message says why it waits. */
+static bool job_admissible(struct jobs *jobs, struct job *job)
+{
+	const struct config *cfg = jobs->cfg;
+	uint64_t headroom = 0, left;
+	struct sys_sample sys;
+	struct job *it;
+
+	if (sampler_read_system(&sys) < 0)
+		return true;   /* no /proc/meminfo: the caps still hold */
+	TAILQ_FOREACH(it, &jobs->all, all)
+		if (it->state == JOB_RUNNING && it->lim.memory_max > it->cgstats.current)
+			headroom += it->lim.memory_max - it->cgstats.current;
+	left = sys.mem_available > headroom + job->lim.memory_max ?
+	       sys.mem_available - headroom - job->lim.memory_max : 0;
+	if (left < cfg->reserve) {
+		set_message(job, "waiting for memory: MemAvailable %" PRIu64 " MB, less %" PRIu64
+			    " MB running jobs may still use, less memory_max %" PRIu64
+			    " MB leaves %" PRIu64 " MB, below reserve %" PRIu64 " MB",
+			    sys.mem_available >> 20, headroom >> 20, job->lim.memory_max >> 20,
+			    left >> 20, cfg->reserve >> 20);
+		return false;
+	}
+	if (sys.psi_some_avg10 >= cfg->admission_psi_max) {
+		set_message(job, "waiting for memory pressure to fall: system memory PSI "
+			    "some avg10 %.2f%% >= admission_psi_max %.2f%%",
+			    sys.psi_some_avg10, cfg->admission_psi_max);
+		return false;
+	}
+	return true;
+}
+
 static void jobs_schedule(struct jobs *jobs)
 {
 	struct job *job;
 
 	while (jobs->running < jobs->cfg->max_concurrent &&
 	       (job = TAILQ_FIRST(&jobs->queue))) {
+		if (!job_admissible(jobs, job)) {
+			if (!job->waiting_logged)
+				log_job(LOG_NOTICE, job->id, NULL, "%s", job->message);
+			job->waiting_logged = true;
+			break;   /* the sampler tick tries again */
+		}
 		TAILQ_REMOVE(&jobs->queue, job, queue);
 		jobs->queued--;
 		job->state = JOB_RUNNING;
@@ -986,6 +1112,19 @@ static int resolve_options(struct job *job, const struct config *cfg,
 			 job->lim.memory_max >> 20, cfg->memory_max_ceiling >> 20);
 		return -EINVAL;
 	}
+	{
+		struct sys_sample sys;
+		if (sampler_read_system(&sys) == 0 && sys.mem_total &&
+		    job->lim.memory_max + cfg->reserve > sys.mem_total) {
+			*code = ERR_REFUSED;
+			snprintf(msg, msgsz, "memory_max %" PRIu64 " MB can never fit: this machine "
+				 "has %" PRIu64 " MB and keeps reserve %" PRIu64 " MB for the "
+				 "desktop; lower memory_max by at least %" PRIu64 " MB",
+				 job->lim.memory_max >> 20, sys.mem_total >> 20, cfg->reserve >> 20,
+				 (job->lim.memory_max + cfg->reserve - sys.mem_total + (1 << 20) - 1) >> 20);
+			return -EINVAL;
+		}
+	}
 	job->lim.memory_high = (uint64_t)((double)job->lim.memory_max * cfg->memory_high_ratio);
 	if (job->lim.memory_high >= job->lim.memory_max)
 		job->lim.memory_high = 0;
@@ -1029,6 +1168,7 @@ int jobs_submit(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gi
 	job->uid = uid;
 	job->gid = gid;
 	job->submitted_ms = now_real_ms();
+	job->first_page = 1;
 	r = resolve_options(job, cfg, &rq->opts, code, msg, msgsz);
 	if (r < 0)
 		goto fail;
@@ -1172,6 +1312,11 @@ void job_to_json(const struct job *job, yajl_gen g)
 	json_kuint(g, "chunks", job->chunks);
 	json_kdouble(g, "peak_rss_mb", (double)job->peak_rss_kb / 1024.0);
 	json_kdouble(g, "peak_cgroup_mb", (double)job->cgstats.peak / 1048576.0);
+	json_kuint(g, "retries", job->retries_used);
+	if (job->n_culprits)
+		json_kuint(g, "culprit_page", job->culprits[0]);
+	else
+		json_knull(g, "culprit_page");
 	json_kstr(g, "dir", job->dir);
 	json_kstr(g, "message", job->message);
 	yajl_gen_map_close(g);

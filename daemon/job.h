@@ -128,6 +128,7 @@ struct job {
 	uint64_t in_off;         /* spool offset of the next read */
 	struct frame_reader fr;
 	bool saw_end, cancelled, timed_out;
+	bool waiting_logged;     /* its admission wait was logged */
 	bool reaped, out_eof;    /* the worker is gone / its pipe is drained */
 	siginfo_t exit_info;
 	char *fatal_reason;
@@ -136,6 +137,10 @@ struct job {
 	unsigned pages, page;
 	unsigned flushed_page;   /* last page of the last flushed batch */
 	uint64_t last_batch_id;  /* id of the last batch the worker sent */
+	unsigned first_page;     /* where the current attempt started */
+	unsigned retries_used, last_oom_page;
+	unsigned culprits[16];   /* pages skipped after two OOM kills each */
+	size_t n_culprits;
 	struct job_event *events;
 	size_t n_events;
 	struct job_attempt attempts[8];

@@ -78,12 +78,13 @@ jobs_cgroup_dir() { sed -n 's/.*jobs in \(.*\)$/\1/p' "$T_DIR/daemon.log" | head
 
 # No job cgroup, worker process or spool file may outlive its job.
 leftovers() {
-	local dir n=0
+	local dir found
 	dir=$(jobs_cgroup_dir)
-	[ -n "$dir" ] && n=$(find "$dir" -mindepth 1 -maxdepth 1 -type d -name 'job-*' | wc -l)
-	n=$((n + $(find "$STATE/spool" -type f 2>/dev/null | wc -l)))
-	n=$((n + $(pgrep -fc "^$MEMSAFE_WORKER" || true)))
-	echo "$n"
+	found=$( { [ -n "$dir" ] && find "$dir" -mindepth 1 -maxdepth 1 -type d -name 'job-*'
+		   find "$STATE/spool" -type f 2>/dev/null
+		   pgrep -fa "^$MEMSAFE_WORKER"; } | sed '/^$/d')
+	[ -z "$found" ] || printf '%s\n' "$found" | sed 's/^/# left: /' >&2
+	printf '%s' "$found" | grep -c . || true
 }
 
 stop_daemon() {
