@@ -254,6 +254,8 @@ static void job_sample(struct job *job, const struct sys_sample *sys, uint64_t n
 	}
 	job->sys_psi_some_max = MAX(job->sys_psi_some_max, sys->psi_some_avg10);
 	job->peak_rss_sampled = MAX(job->peak_rss_sampled, row.rss);
+	job->last_rss = row.rss;
+	job->last_psi_some = row.psi_some_avg10;
 	job->samples++;
 	if (job->memlog && memlog_add(job->memlog, &row, now) < 0) {
 		log_job(LOG_ERR, job->id, NULL, "writing memory_log.csv failed; sampling stops");
@@ -1310,8 +1312,23 @@ void job_to_json(const struct job *job, yajl_gen g)
 	json_kuint(g, "batches_flushed", job->batches_flushed);
 	json_kuint(g, "batches_failed", job->batches_failed);
 	json_kuint(g, "chunks", job->chunks);
-	json_kdouble(g, "peak_rss_mb", (double)job->peak_rss_kb / 1024.0);
-	json_kdouble(g, "peak_cgroup_mb", (double)job->cgstats.peak / 1048576.0);
+	json_kdouble(g, "peak_rss_mb", (double)MAX(job->peak_rss_kb * 1024,
+						   job->peak_rss_sampled) / 1048576.0);
+	json_kdouble(g, "peak_cgroup_mb", (double)MAX(job->cgstats.peak,
+						      job->peak_cgroup_sampled) / 1048576.0);
+	/* Live figures, for watch: the last sample. */
+	json_kdouble(g, "rss_mb", (double)job->last_rss / 1048576.0);
+	json_kdouble(g, "cgroup_mb", (double)job->cgstats.current / 1048576.0);
+	json_kuint(g, "memory_high", job->lim.memory_high);
+	json_kdouble(g, "psi_some_avg10", job->last_psi_some);
+	json_kuint(g, "samples", job->samples);
+	json_kuint(g, "events", job->n_events);
+	if (job->n_events)
+		json_kstr(g, "last_event", job->events[job->n_events - 1].name);
+	json_kuint(g, "oom_kills", job->cgstats.ev.oom_kill);
+	json_kuint(g, "submitted_ms", job->submitted_ms);
+	json_kuint(g, "started_ms", job->started_ms);
+	json_kuint(g, "ended_ms", job->ended_ms);
 	json_kuint(g, "retries", job->retries_used);
 	if (job->n_culprits)
 		json_kuint(g, "culprit_page", job->culprits[0]);

@@ -149,6 +149,8 @@ struct job {
 	struct event *ev_events;     /* memory.events watch */
 	uint64_t samples;
 	uint64_t peak_rss_sampled, peak_cgroup_sampled;
+	uint64_t last_rss;           /* worker RSS at the last sample */
+	double last_psi_some;        /* job PSI some avg10 at the last sample */
 	double psi_some_max, psi_full_max, sys_psi_some_max;
 	const char *psi_mode;        /* how pressure was observed */
 	char *syscall;               /* seccomp-killed syscall, when known */
