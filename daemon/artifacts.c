@@ -93,9 +93,18 @@ static int write_summary(const struct job *job, const struct config *cfg)
 	json_kdouble(g, "some_avg10_max", job->psi_some_max);
 	json_kdouble(g, "full_avg10_max", job->psi_full_max);
 	json_kdouble(g, "system_some_avg10_max", job->sys_psi_some_max);
-	json_kuint(g, "trigger_count", 0);
-	json_kstr(g, "trigger_mode", job->psi_mode);
+	json_kuint(g, "trigger_count", job->psi_triggers);
+	json_kstr(g, "trigger_mode", job->psi_mode[0] ? job->psi_mode : NULL);
 	yajl_gen_map_close(g);
+	json_key(g, "pressure_actions");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < job->n_actions; i++) {
+		yajl_gen_map_open(g);
+		kiso(g, "at", job->actions[i].t_ms);
+		json_kstr(g, "action", job->actions[i].action);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
 	json_key(g, "events");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < job->n_events; i++) {

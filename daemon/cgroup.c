@@ -717,3 +717,29 @@ int cgroup_job_psi(const struct cgroup_job *job, char *buf, size_t size)
 		return -ENOENT;
 	return (int)read_small_fileat(job->dirfd, "memory.pressure", buf, size);
 }
+
+int cgroup_job_freeze(const struct cgroup_job *job, bool frozen)
+{
+	char p[PATH_MAX], buf[8192];
+
+	if (job->root->mode == CGROUP_UNIFIED)
+		return write_fileat(job->dirfd, "cgroup.freeze", frozen ? "1" : "0");
+	snprintf(p, sizeof p, "%s/cgroup.procs", job->path);
+	if (read_small_file(p, buf, sizeof buf) < 0)
+		return -errno;
+	for (char *s = buf, *e; *s; s = e) {
+		long pid = strtol(s, &e, 10);
+		if (e == s)
+			break;
+		if (pid > 0)
+			kill((pid_t)pid, frozen ? SIGSTOP : SIGCONT);
+		while (*e == '\n')
+			e++;
+	}
+	return 0;
+}
+
+int cgroup_job_pressure_dirfd(const struct cgroup_job *job)
+{
+	return job->root->mode == CGROUP_UNIFIED ? job->dirfd : -1;
+}

@@ -83,6 +83,11 @@ const char *cgroup_job_name(const struct cgroup_job *job);
 int cgroup_job_watch_fd(struct cgroup_job *job);
 /* Consume the notification so the fd stops being readable. */
 void cgroup_job_watch_ack(struct cgroup_job *job);
+/* Freeze (or thaw) everything in the job: cgroup.freeze on v2, SIGSTOP
+ * and SIGCONT to each process on v1. */
+int cgroup_job_freeze(const struct cgroup_job *job, bool frozen);
+/* dirfd of the job's cgroup when it has memory.pressure (v2), else -1. */
+int cgroup_job_pressure_dirfd(const struct cgroup_job *job);
 /* The job's memory PSI avg10 values (v2 memory.pressure); -ENOENT on v1. */
 int cgroup_job_psi(const struct cgroup_job *job, char *buf, size_t size);
 

@@ -19,6 +19,7 @@
 #include "json.h"
 #include "kmsg.h"
 #include "log.h"
+#include "psi.h"
 #include "sampler.h"
 #include "sink.h"
 #include "spawn.h"
@@ -42,6 +43,10 @@ struct jobs {
 	unsigned running, queued;
 	struct kmsg *kmsg;
 	struct event *ev_sample;
+	struct psi_watch *psi;
+	struct psi_trigger *sys_trigger;
+	char psi_mode[160];          /* how system pressure is observed */
+	uint64_t last_high_ms;       /* monotonic: pressure last seen high */
 	TAILQ_HEAD(, cg_reaper) reapers;
 	void (*changed)(unsigned running, unsigned queued);
 };
@@ -173,6 +178,8 @@ static void queue_insert(struct jobs *jobs, struct job *job)
 }
 
 static void jobs_schedule(struct jobs *jobs);
+static void jobs_pressure(struct jobs *jobs, const char *why);
+static void jobs_relax(struct jobs *jobs, const struct sys_sample *sys);
 static int batch_rec_add(struct job *job, const struct batch_rec *rec);
 
 /* ---- memory events and samples ----------------------------------------- */
@@ -274,9 +281,89 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 		jobs_schedule(jobs);
 	if (jobs->running == 0 || sampler_read_system(&sys) < 0)
 		return;
+	if (!jobs->sys_trigger && sys.psi_some_avg10 >= 100.0 * (double)jobs->cfg->psi_threshold_us /
+						      (double)jobs->cfg->psi_window_us)
+		jobs_pressure(jobs, "system memory PSI avg10 above the threshold (polling)");
+	jobs_relax(jobs, &sys);
 	TAILQ_FOREACH(job, &jobs->all, all)
 		if (job->state == JOB_RUNNING && job->cg)
 			job_sample(job, &sys, now);
+}
+
+/* ---- the pressure policy ------------------------------------------------ */
+
+static void job_action(struct job *job, const char *action, const char *why)
+{
+	if (job->n_actions < ARRAY_SIZE(job->actions))
+		job->actions[job->n_actions++] = (struct job_action){ now_real_ms(), action };
+	log_event(LOG_WARNING, job->id, action, "pressure policy: %s the job (%s)", action, why);
+}
+
+/* The newest running job that the policy may still act on. */
+static struct job *newest_running(struct jobs *jobs)
+{
+	struct job *job, *best = NULL;
+
+	TAILQ_FOREACH(job, &jobs->all, all)
+		if (job->state == JOB_RUNNING && job->cg && !job->paused && !job->requeue &&
+		    (!best || job->started_mono > best->started_mono))
+			best = job;
+	return best;
+}
+
+/* System memory pressure crossed the threshold: act on the newest job. */
+static void jobs_pressure(struct jobs *jobs, const char *why)
+{
+	struct job *job;
+
+	jobs->last_high_ms = now_mono_ms();
+	if (jobs->cfg->pressure_policy == POLICY_NONE || !(job = newest_running(jobs)))
+		return;
+	if (jobs->cfg->pressure_policy == POLICY_PAUSE) {
+		if (cgroup_job_freeze(job->cg, true) == 0) {
+			job->paused = true;
+			job_action(job, "pause", why);
+		}
+	} else {
+		job->requeue = true;
+		job_action(job, "kill", why);
+		cgroup_job_kill(job->cg);
+	}
+}
+
+/* Thaw paused jobs once pressure has stayed low for hold_time. */
+static void jobs_relax(struct jobs *jobs, const struct sys_sample *sys)
+{
+	double limit = 100.0 * (double)jobs->cfg->psi_threshold_us / (double)jobs->cfg->psi_window_us;
+	struct job *job;
+
+	if (sys->psi_some_avg10 >= limit ||
+	    now_mono_ms() - jobs->last_high_ms < jobs->cfg->pressure_hold_ms)
+		return;
+	TAILQ_FOREACH(job, &jobs->all, all) {
+		if (job->state != JOB_RUNNING || !job->paused)
+			continue;
+		if (cgroup_job_freeze(job->cg, false) == 0) {
+			job->paused = false;
+			job_action(job, "thaw", "pressure stayed low for hold_time");
+		}
+	}
+}
+
+static void sys_psi_cb(void *arg, bool gone)
+{
+	jobs_pressure(arg, "the system memory PSI trigger fired");
+}
+
+static void job_psi_cb(void *arg, bool gone)
+{
+	struct job *job = arg;
+
+	if (gone)
+		return;
+	job->psi_triggers++;
+	log_event(LOG_NOTICE, job->id, "psi", "the job's memory pressure trigger fired (%" PRIu64
+		  " times)", job->psi_triggers);
 }
 
 /* ---- the end of a job --------------------------------------------------- */
@@ -363,6 +450,7 @@ static void worker_release(struct job *job)
 	if (job->ev_events)
 		event_free(job->ev_events);
 	job->ev_timeout = job->ev_events = NULL;
+	job->psi_trigger = psi_trigger_free(job->psi_trigger);
 }
 
 /* The batch the worker was assembling when it died, as a manifest row. */
@@ -501,6 +589,25 @@ static int job_retry(struct job *job)
 	return 1;
 }
 
+/* The pressure policy killed the job: back into the queue, to resume
+ * after its last flushed page once admission allows. */
+static void job_requeue(struct job *job)
+{
+	struct jobs *jobs = job->jobs;
+
+	if (job->page > job->flushed_page) {
+		record_killed_batch(job, END_CRASH);
+		job->last_batch_id++;
+	}
+	job->first_page = job->flushed_page + 1;
+	job->requeue = false;
+	worker_reset(job);
+	set_message(job, "requeued by the pressure policy; resumes at page %u", job->first_page);
+	jobs->running--;
+	queue_insert(jobs, job);
+	jobs_changed(jobs);
+}
+
 /* Gather how the worker ended (it has been reaped) and finish the job. */
 static void job_worker_gone(struct job *job)
 {
@@ -554,6 +661,10 @@ static void job_worker_gone(struct job *job)
 		at->signal = x.exited ? -1 : si->si_status;
 		at->first_page = job->first_page;
 		snprintf(at->end, sizeof at->end, "%s", job_end_name(end));
+	}
+	if (job->requeue && !job->cancelled && !job->timed_out) {
+		job_requeue(job);
+		return;
 	}
 	if (end == END_OOM_KILL) {
 		int rr = job_retry(job);
@@ -965,7 +1076,17 @@ static int job_start(struct job *job)
 	else
 		log_job(LOG_WARNING, job->id, NULL, "memory.events changes will be seen "
 			"only at each sample: %s", strerror(r < 0 ? -r : ENOMEM));
-	job->psi_mode = "avg10 polling";
+	if (cgroup_job_pressure_dirfd(job->cg) >= 0) {
+		r = psi_trigger_add(jobs->psi, cgroup_job_pressure_dirfd(job->cg), "memory.pressure",
+				    cfg->psi_threshold_us, cfg->psi_window_us, job_psi_cb, job,
+				    &job->psi_trigger);
+		snprintf(job->psi_mode, sizeof job->psi_mode, r == 0 ? "trigger" :
+			 "avg10 polling: the kernel refused a PSI trigger on the job (%s)",
+			 strerror(-r));
+	} else {
+		snprintf(job->psi_mode, sizeof job->psi_mode, "avg10 polling: cgroup v1 has "
+			 "no per-job memory.pressure; system: %s", jobs->psi_mode);
+	}
 	artifacts_write(job, cfg, jobs->cg, kmsg_status(jobs->kmsg));
 	if (job->ev_timeout) {
 		struct timeval tv = { (time_t)(job->timeout_ms / 1000),
@@ -1402,6 +1523,18 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 	clean_spool(jobs->spool_dir);
 	jobs->next_id = scan_next_id(jobs->jobs_dir);
 	jobs->kmsg = kmsg_new(base, "/dev/kmsg");
+	if ((r = psi_watch_new(base, &jobs->psi)) < 0) {
+		jobs_free(jobs);
+		return r;
+	}
+	r = psi_trigger_add(jobs->psi, AT_FDCWD, "/proc/pressure/memory", cfg->psi_threshold_us,
+			    cfg->psi_window_us, sys_psi_cb, jobs, &jobs->sys_trigger);
+	if (r == 0)
+		snprintf(jobs->psi_mode, sizeof jobs->psi_mode, "trigger");
+	else
+		snprintf(jobs->psi_mode, sizeof jobs->psi_mode, "avg10 polling: the kernel "
+			 "refused a PSI trigger on /proc/pressure/memory (%s)", strerror(-r));
+	log_msg(LOG_INFO, "system memory pressure: %s", jobs->psi_mode);
 	jobs->ev_sample = event_new(base, -1, EV_PERSIST, sample_cb, jobs);
 	if (!jobs->kmsg || !jobs->ev_sample) {
 		jobs_free(jobs);
@@ -1442,6 +1575,8 @@ struct jobs *jobs_free(struct jobs *jobs)
 	}
 	if (jobs->ev_sample)
 		event_free(jobs->ev_sample);
+	psi_trigger_free(jobs->sys_trigger);
+	psi_watch_free(jobs->psi);
 	kmsg_free(jobs->kmsg);
 	free(jobs->jobs_dir);
 	free(jobs->spool_dir);

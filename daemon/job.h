@@ -152,7 +152,12 @@ struct job {
 	uint64_t last_rss;           /* worker RSS at the last sample */
 	double last_psi_some;        /* job PSI some avg10 at the last sample */
 	double psi_some_max, psi_full_max, sys_psi_some_max;
-	const char *psi_mode;        /* how pressure was observed */
+	char psi_mode[200];          /* how pressure was observed */
+	struct psi_trigger *psi_trigger;
+	uint64_t psi_triggers;       /* times the job's trigger fired */
+	bool paused, requeue;        /* frozen / killed by the pressure policy */
+	struct job_action { uint64_t t_ms; const char *action; } actions[32];
+	size_t n_actions;
 	char *syscall;               /* seccomp-killed syscall, when known */
 	/* exec sink: a flush in progress holds the frame pipe */
 	struct sink_exec *exec;
