@@ -743,3 +743,10 @@ int cgroup_job_pressure_dirfd(const struct cgroup_job *job)
 {
 	return job->root->mode == CGROUP_UNIFIED ? job->dirfd : -1;
 }
+
+int cgroup_job_lift_high(const struct cgroup_job *job)
+{
+	if (job->root->mode != CGROUP_UNIFIED)
+		return -EOPNOTSUPP;
+	return write_fileat(job->dirfd, "memory.high", "max");
+}

@@ -83,6 +83,8 @@ const char *cgroup_job_name(const struct cgroup_job *job);
 int cgroup_job_watch_fd(struct cgroup_job *job);
 /* Consume the notification so the fd stops being readable. */
 void cgroup_job_watch_ack(struct cgroup_job *job);
+/* Lift memory.high (v2): the job then runs up to memory.max. */
+int cgroup_job_lift_high(const struct cgroup_job *job);
 /* Freeze (or thaw) everything in the job: cgroup.freeze on v2, SIGSTOP
  * and SIGCONT to each process on v1. */
 int cgroup_job_freeze(const struct cgroup_job *job, bool frozen);

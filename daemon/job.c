@@ -21,10 +21,14 @@
 #include "log.h"
 #include "psi.h"
 #include "sampler.h"
+#include "state.h"
 #include "sink.h"
 #include "spawn.h"
 #include "spool.h"
 #include "util.h"
+
+/* Ended jobs kept in memory for status and list; older ones stay on disk. */
+#define JOBS_KEEP_ENDED 1000
 
 /* A pipe that sends nothing for this long is given up on. */
 #define SPOOL_IDLE_MS (30 * 1000)
@@ -40,7 +44,7 @@ struct jobs {
 	struct job_list all, queue;
 	char *jobs_dir, *spool_dir;
 	uint64_t next_id;
-	unsigned running, queued;
+	unsigned running, queued, ended;
 	struct kmsg *kmsg;
 	struct event *ev_sample;
 	struct psi_watch *psi;
@@ -50,6 +54,15 @@ struct jobs {
 	TAILQ_HEAD(, cg_reaper) reapers;
 	void (*changed)(unsigned running, unsigned queued);
 };
+
+/* job.json changes with the job; a failure is logged, not fatal. */
+static void job_save(const struct job *job)
+{
+	int r = state_save(job);
+
+	if (r < 0)
+		log_job(LOG_ERR, job->id, NULL, "cannot write %s/job.json: %s", job->dir, strerror(-r));
+}
 
 static void jobs_changed(struct jobs *jobs)
 {
@@ -180,6 +193,7 @@ static void queue_insert(struct jobs *jobs, struct job *job)
 static void jobs_schedule(struct jobs *jobs);
 static void jobs_pressure(struct jobs *jobs, const char *why);
 static void jobs_relax(struct jobs *jobs, const struct sys_sample *sys);
+static void job_maybe_lift_high(struct job *job, const char *why);
 static int batch_rec_add(struct job *job, const struct batch_rec *rec);
 
 /* ---- memory events and samples ----------------------------------------- */
@@ -260,6 +274,9 @@ static void job_sample(struct job *job, const struct sys_sample *sys, uint64_t n
 		job->psi_full_max = MAX(job->psi_full_max, full.avg10);
 	}
 	job->sys_psi_some_max = MAX(job->sys_psi_some_max, sys->psi_some_avg10);
+	if (!job->psi_trigger && row.psi_some_avg10 >= 100.0 * (double)job->jobs->cfg->psi_threshold_us /
+						   (double)job->jobs->cfg->psi_window_us)
+		job_maybe_lift_high(job, "its PSI avg10 is above the threshold");
 	job->peak_rss_sampled = MAX(job->peak_rss_sampled, row.rss);
 	job->last_rss = row.rss;
 	job->last_psi_some = row.psi_some_avg10;
@@ -355,6 +372,24 @@ static void sys_psi_cb(void *arg, bool gone)
 	jobs_pressure(arg, "the system memory PSI trigger fired");
 }
 
+/* memory.high throttles a job so it can reclaim before memory.max. With
+ * nothing to reclaim (anonymous memory and swap.max 0) the kernel can only
+ * make it sleep, up to 2 s per fault, and a runaway job crawls for minutes
+ * instead of being OOM-killed (seen on 6.1 with a 32M cap). Once the job
+ * stalls at memory.high, lift it and let memory.max decide. */
+static void job_maybe_lift_high(struct job *job, const char *why)
+{
+	if (job->high_lifted || !job->lim.memory_high || job->lim.swap_max ||
+	    job->cgstats.current + (job->lim.memory_max - job->lim.memory_high) / 4 <
+	    job->lim.memory_high)
+		return;
+	if (cgroup_job_lift_high(job->cg) == 0) {
+		job->high_lifted = true;
+		log_event(LOG_WARNING, job->id, "high_lifted", "memory.high lifted: the job stalls "
+			  "at memory.high with no swap to reclaim into (%s); memory.max decides", why);
+	}
+}
+
 static void job_psi_cb(void *arg, bool gone)
 {
 	struct job *job = arg;
@@ -364,6 +399,8 @@ static void job_psi_cb(void *arg, bool gone)
 	job->psi_triggers++;
 	log_event(LOG_NOTICE, job->id, "psi", "the job's memory pressure trigger fired (%" PRIu64
 		  " times)", job->psi_triggers);
+	job_check_events(job);
+	job_maybe_lift_high(job, "its PSI trigger fired");
 }
 
 /* ---- the end of a job --------------------------------------------------- */
@@ -491,6 +528,23 @@ static void write_dmesg_excerpt(struct job *job)
 	free(text);
 }
 
+/* One more job has ended: keep at most JOBS_KEEP_ENDED in memory. Never
+ * the one just ended, whose callbacks may still be on the stack. */
+static void jobs_ended(struct jobs *jobs)
+{
+	struct job *job, *next;
+
+	jobs->ended++;
+	for (job = TAILQ_FIRST(&jobs->all); job && jobs->ended > JOBS_KEEP_ENDED; job = next) {
+		next = TAILQ_NEXT(job, all);
+		if (job->state <= JOB_RUNNING || job->submitted)
+			continue;
+		TAILQ_REMOVE(&jobs->all, job, all);
+		jobs->ended--;
+		job_free_later(job);
+	}
+}
+
 static void job_finish(struct job *job, enum job_end end)
 {
 	struct jobs *jobs = job->jobs;
@@ -539,7 +593,13 @@ static void job_finish(struct job *job, enum job_end end)
 		job->batches, (double)job->cgstats.peak / 1048576.0,
 		(double)job->lim.memory_max / 1048576.0, job->message ? ": " : "",
 		job->message ? job->message : "");
+	job_save(job);
+	/* What is on disk now need not stay in memory. */
+	free(job->batch_recs);
+	job->batch_recs = NULL;
+	job->n_batch_recs = job->cap_batch_recs = 0;
 	jobs->running--;
+	jobs_ended(jobs);
 	jobs_changed(jobs);
 	jobs_schedule(jobs);
 }
@@ -586,6 +646,8 @@ static int job_retry(struct job *job)
 	job->page = next - 1;
 	if (job_start(job) < 0)
 		job_finish(job, END_CRASH);
+	else
+		job_save(job);
 	return 1;
 }
 
@@ -605,6 +667,7 @@ static void job_requeue(struct job *job)
 	set_message(job, "requeued by the pressure policy; resumes at page %u", job->first_page);
 	jobs->running--;
 	queue_insert(jobs, job);
+	job_save(job);
 	jobs_changed(jobs);
 }
 
@@ -695,11 +758,14 @@ static int batch_rec_add(struct job *job, const struct batch_rec *rec)
 	return 0;
 }
 
-static double worker_rss_mb(pid_t pid)
+/* The worker's RSS now; once it has exited (frames are read after the
+ * exit too) the last sampled value, or its peak. */
+static double worker_rss_mb(const struct job *job)
 {
 	uint64_t vms = 0, rss = 0;
 
-	sampler_read_pid(pid, &vms, &rss);
+	if (job->reaped || sampler_read_pid(job->pid, &vms, &rss) < 0 || rss == 0)
+		rss = job->last_rss ? job->last_rss : job->peak_rss_kb * 1024;
 	return (double)rss / 1048576.0;
 }
 
@@ -726,9 +792,14 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 			"[MEMORY] warning: worker RSS %.2f MB is above memory_warn (%.0f MB)",
 			rec->rss_mb, (double)job->jobs->cfg->memory_warn / 1048576.0);
 	batch_rec_add(job, rec);
-	/* Evidence survives a daemon crash: the manifest is rewritten
-	 * (atomically) after every batch. */
-	artifacts_write_progress(job, job->jobs->cfg);
+	/* Evidence survives a daemon crash, at most a second old: rewriting
+	 * on every batch would cost O(batches²) for long documents. What a
+	 * crash loses here the jsonl sink's own record makes up for. */
+	if (now_mono_ms() - job->saved_mono >= 1000) {
+		artifacts_write_progress(job, job->jobs->cfg);
+		job_save(job);
+		job->saved_mono = now_mono_ms();
+	}
 }
 
 static void job_pump(struct job *job);
@@ -772,7 +843,7 @@ static int job_batch(struct job *job, yajl_val v, const char *body, size_t len)
 	rec.last_page = (unsigned)MIN(last, UINT32_MAX);
 	rec.chunks = chunks->u.array.len;
 	rec.started_ms = t0 ? t0 : now_real_ms();
-	rec.rss_mb = worker_rss_mb(job->pid);
+	rec.rss_mb = worker_rss_mb(job);
 	job->batches++;
 	job->chunks += rec.chunks;
 	job->last_batch_id = rec.id;
@@ -1063,32 +1134,34 @@ static int job_start(struct job *job)
 	event_add(job->ev_out, NULL);
 	if (job->ev_in)
 		event_add(job->ev_in, NULL);
-	if (job->n_attempts > 0)
-		return 0;   /* a retry: the rest stays from the first attempt */
 	/* Evidence from the first moment: the sample log, the events watch
-	 * and artifacts that already say "running". */
-	if ((r = memlog_open(job->dir, &job->memlog)) < 0)
+	 * and artifacts that already say "running". A retry keeps what the
+	 * first attempt set up; a job resumed after a restart sets it up anew
+	 * and appends to its memory log. */
+	if (!job->memlog && (r = memlog_open(job->dir, job->n_attempts > 0, &job->memlog)) < 0)
 		log_job(LOG_WARNING, job->id, NULL, "cannot write memory_log.csv: %s", strerror(-r));
-	r = cgroup_job_watch_fd(job->cg);
-	if (r >= 0 && (job->ev_events = event_new(jobs->base, r, EV_READ | EV_PERSIST,
-						  events_cb, job)))
-		event_add(job->ev_events, NULL);
-	else
-		log_job(LOG_WARNING, job->id, NULL, "memory.events changes will be seen "
-			"only at each sample: %s", strerror(r < 0 ? -r : ENOMEM));
-	if (cgroup_job_pressure_dirfd(job->cg) >= 0) {
+	if (!job->ev_events) {
+		r = cgroup_job_watch_fd(job->cg);
+		if (r >= 0 && (job->ev_events = event_new(jobs->base, r, EV_READ | EV_PERSIST,
+							  events_cb, job)))
+			event_add(job->ev_events, NULL);
+		else
+			log_job(LOG_WARNING, job->id, NULL, "memory.events changes will be seen "
+				"only at each sample: %s", strerror(r < 0 ? -r : ENOMEM));
+	}
+	if (!job->psi_trigger && cgroup_job_pressure_dirfd(job->cg) >= 0) {
 		r = psi_trigger_add(jobs->psi, cgroup_job_pressure_dirfd(job->cg), "memory.pressure",
 				    cfg->psi_threshold_us, cfg->psi_window_us, job_psi_cb, job,
 				    &job->psi_trigger);
 		snprintf(job->psi_mode, sizeof job->psi_mode, r == 0 ? "trigger" :
 			 "avg10 polling: the kernel refused a PSI trigger on the job (%s)",
 			 strerror(-r));
-	} else {
+	} else if (!job->psi_trigger) {
 		snprintf(job->psi_mode, sizeof job->psi_mode, "avg10 polling: cgroup v1 has "
 			 "no per-job memory.pressure; system: %s", jobs->psi_mode);
 	}
 	artifacts_write(job, cfg, jobs->cg, kmsg_status(jobs->kmsg));
-	if (job->ev_timeout) {
+	if (job->ev_timeout && !evtimer_pending(job->ev_timeout, NULL)) {
 		struct timeval tv = { (time_t)(job->timeout_ms / 1000),
 				      (suseconds_t)(job->timeout_ms % 1000) * 1000 };
 		event_add(job->ev_timeout, &tv);
@@ -1179,7 +1252,8 @@ static void jobs_schedule(struct jobs *jobs)
 			}
 			continue;
 		}
-		log_memory(job->id, "job start", worker_rss_mb(job->pid));
+		log_memory(job->id, "job start", worker_rss_mb(job));
+		job_save(job);
 	}
 	jobs_changed(jobs);
 }
@@ -1213,6 +1287,8 @@ static void spooled(struct spool *sp, int error, const char *msg, void *arg)
 	snprintf(job->sha256, sizeof job->sha256, "%s", spool_sha256(sp));
 	TAILQ_INSERT_TAIL(&jobs->all, job, all);
 	queue_insert(jobs, job);
+	/* Durable before it is acknowledged: spool file and job.json. */
+	job_save(job);
 	jobs_changed(jobs);
 	log_job(LOG_INFO, job->id, NULL, "%s: queued (%" PRIu64 " bytes, sha256 %.16s…, uid %u)",
 		job->name, job->size, job->sha256, (unsigned)job->uid);
@@ -1303,19 +1379,36 @@ int jobs_submit(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gi
 	} else {
 		snprintf(job->name, sizeof job->name, "%s", rq->name[0] ? rq->name : "(unnamed)");
 	}
+	{
+		unsigned mine = 0;
+		struct job *it;
+		TAILQ_FOREACH(it, &jobs->all, all)
+			if (it->uid == uid && (it->state == JOB_QUEUED || it->state == JOB_SPOOLING))
+				mine++;
+		if (mine >= cfg->max_queued_per_user) {
+			*code = ERR_LIMIT;
+			snprintf(msg, msgsz, "you already have %u jobs waiting (max_queued_per_user); "
+				 "wait for some to start or cancel them", mine);
+			r = -EUSERS;
+			goto fail;
+		}
+	}
 	job->id = jobs->next_id++;
 	if (asprintf(&job->dir, "%s/%" PRIu64, jobs->jobs_dir, job->id) < 0) {
 		job->dir = NULL;
 		r = -ENOMEM;
 		goto internal;
 	}
-	if (mkdir(job->dir, 0755) < 0) {
+	/* Artifacts are the submitter's to read, and nobody else's. */
+	if (mkdir(job->dir, 0750) < 0 || (geteuid() == 0 && chown(job->dir, uid, gid) < 0)) {
 		r = -errno;
+		rmdir(job->dir);
 		goto internal;
 	}
 	if (job->kind == JOB_PRESSURE) {
 		TAILQ_INSERT_TAIL(&jobs->all, job, all);
 		queue_insert(jobs, job);
+		job_save(job);
 		*ret = job;
 		jobs_schedule(jobs);
 		return 1;
@@ -1462,35 +1555,155 @@ void job_to_json(const struct job *job, yajl_gen g)
 
 /* ---- the manager -------------------------------------------------------- */
 
-/* The next id follows the largest job directory left by earlier runs, so
- * artifacts are never overwritten. */
-static uint64_t scan_next_id(const char *dir)
+/* Spool files no recovered job refers to. */
+static void clean_spool(struct jobs *jobs)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	uint64_t max = 0, v;
-
-	if (!d)
-		return 1;
-	while ((de = readdir(d)))
-		if (parse_u64(de->d_name, &v) == 0 && v > max)
-			max = v;
-	closedir(d);
-	return max + 1;
-}
-
-/* Spool files of jobs an earlier run never finished. */
-static void clean_spool(const char *dir)
-{
-	DIR *d = opendir(dir);
+	DIR *d = opendir(jobs->spool_dir);
 	struct dirent *de;
 
 	if (!d)
 		return;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			unlinkat(dirfd(d), de->d_name, 0);
+	while ((de = readdir(d))) {
+		uint64_t id;
+		struct job *job;
+		char *dot;
+
+		if (de->d_name[0] == '.')
+			continue;
+		dot = strchr(de->d_name, '.');
+		if (dot && strcmp(dot, ".doc") == 0) {
+			*dot = '\0';
+			if (parse_u64(de->d_name, &id) == 0 && (job = jobs_find(jobs, id)) &&
+			    job->spool_fd >= 0)
+				continue;
+			*dot = '.';
+		}
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
 	closedir(d);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Bring back one job from its directory after a restart. */
+static void recover_job(struct jobs *jobs, uint64_t id)
+{
+	const struct config *cfg = jobs->cfg;
+	struct job *job = calloc(1, sizeof *job);
+	char path[PATH_MAX];
+
+	if (!job)
+		return;
+	job->jobs = jobs;
+	job->spool_fd = job->pidfd = job->in_fd = job->out_fd = job->src_fd = -1;
+	if (asprintf(&job->dir, "%s/%" PRIu64, jobs->jobs_dir, id) < 0 ||
+	    state_load(job->dir, job) < 0 || job->id != id) {
+		job_free(job);
+		return;
+	}
+	job->first_page = 1;
+	TAILQ_INSERT_TAIL(&jobs->all, job, all);
+	if (job->state != JOB_QUEUED && job->state != JOB_RUNNING) {
+		jobs->ended++;   /* history: shown by status and list */
+		return;
+	}
+	spool_path(job, path, sizeof path);
+	if (job->kind == JOB_INGEST &&
+	    (job->spool_fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+		set_message(job, "its spooled document was lost while memsafed was down");
+		job->state = JOB_FAILED;
+		job->end = END_INTERRUPTED;
+		jobs->ended++;
+		job_save(job);
+		return;
+	}
+	if (job->state == JOB_RUNNING) {
+		bool resume = job->retries_used < cfg->retries && job->kind == JOB_INGEST;
+		struct job_attempt *at = job->n_attempts < ARRAY_SIZE(job->attempts) ?
+					 &job->attempts[job->n_attempts++] : NULL;
+
+		state_load_manifest(job->dir, job);
+		if (strcmp(job->sink, "jsonl") == 0) {
+			/* The sink may hold batches job.json never heard of. */
+			uint64_t b = job->last_batch_id;
+			unsigned p = job->flushed_page;
+			sink_jsonl_recover(cfg->state_dir, job->kb, job->id, &b, &p);
+			job->last_batch_id = b;
+			job->flushed_page = p;
+		}
+		if (at)
+			*at = (struct job_attempt){ .exit_code = -1, .signal = -1,
+						    .first_page = job->first_page, .end = "interrupted" };
+		if (!resume) {
+			set_message(job, "memsafed stopped while the job ran (no retries left)");
+			job->state = JOB_INTERRUPTED;
+			job->end = END_INTERRUPTED;
+			job->ended_ms = now_real_ms();
+			close(job->spool_fd);
+			job->spool_fd = -1;
+			unlink(path);
+			jobs->ended++;
+			job_save(job);
+			artifacts_write_progress(job, cfg);
+			return;
+		}
+		job->retries_used++;
+		job->last_batch_id++;   /* the interrupted batch keeps its id */
+		job->first_page = job->flushed_page + 1;
+		set_message(job, "interrupted by a memsafed restart; resumes at page %u",
+			    job->first_page);
+		log_job(LOG_WARNING, job->id, NULL, "%s", job->message);
+	}
+	queue_insert(jobs, job);
+	job_save(job);
+}
+
+/* Queued jobs run, interrupted ones resume, ended ones are history. */
+static void jobs_recover(struct jobs *jobs)
+{
+	DIR *d = opendir(jobs->jobs_dir);
+	uint64_t *ids = NULL, id;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (parse_u64(de->d_name, &id) < 0)
+			continue;
+		if (n == cap) {
+			uint64_t *p = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *ids);
+			if (!p)
+				break;
+			ids = p;
+		}
+		ids[n++] = id;
+	}
+	closedir(d);
+	qsort(ids, n, sizeof *ids, cmp_u64);
+	/* Only the newest JOBS_KEEP_ENDED are kept; the queue is whole. */
+	for (size_t i = 0; i < n; i++)
+		recover_job(jobs, ids[i]);
+	jobs->next_id = n ? ids[n - 1] + 1 : 1;
+	free(ids);
+	{
+		struct job *job, *next;
+		for (job = TAILQ_FIRST(&jobs->all); job && jobs->ended > JOBS_KEEP_ENDED; job = next) {
+			next = TAILQ_NEXT(job, all);
+			if (job->state > JOB_RUNNING) {
+				TAILQ_REMOVE(&jobs->all, job, all);
+				jobs->ended--;
+				job_free(job);
+			}
+		}
+	}
+	if (jobs->queued)
+		log_msg(LOG_INFO, "%u jobs recovered from %s", jobs->queued, jobs->jobs_dir);
 }
 
 int jobs_new(struct event_base *base, const struct config *cfg,
@@ -1520,8 +1733,8 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 		jobs_free(jobs);
 		return r;
 	}
-	clean_spool(jobs->spool_dir);
-	jobs->next_id = scan_next_id(jobs->jobs_dir);
+	jobs_recover(jobs);
+	clean_spool(jobs);
 	jobs->kmsg = kmsg_new(base, "/dev/kmsg");
 	if ((r = psi_watch_new(base, &jobs->psi)) < 0) {
 		jobs_free(jobs);

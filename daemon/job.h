@@ -129,6 +129,7 @@ struct job {
 	struct frame_reader fr;
 	bool saw_end, cancelled, timed_out;
 	bool waiting_logged;     /* its admission wait was logged */
+	bool high_lifted;        /* memory.high was lifted after stalling */
 	bool reaped, out_eof;    /* the worker is gone / its pipe is drained */
 	siginfo_t exit_info;
 	char *fatal_reason;
@@ -150,6 +151,7 @@ struct job {
 	uint64_t samples;
 	uint64_t peak_rss_sampled, peak_cgroup_sampled;
 	uint64_t last_rss;           /* worker RSS at the last sample */
+	uint64_t saved_mono;         /* when progress was last written */
 	double last_psi_some;        /* job PSI some avg10 at the last sample */
 	double psi_some_max, psi_full_max, sys_psi_some_max;
 	char psi_mode[200];          /* how pressure was observed */

@@ -127,7 +127,7 @@ struct memlog {
 	uint64_t rows, last_flush_ms;
 };
 
-int memlog_open(const char *dir, struct memlog **ret)
+int memlog_open(const char *dir, bool append, struct memlog **ret)
 {
 	char path[PATH_MAX];
 	struct memlog *ml = calloc(1, sizeof *ml);
@@ -135,7 +135,7 @@ int memlog_open(const char *dir, struct memlog **ret)
 	if (!ml)
 		return -ENOMEM;
 	snprintf(path, sizeof path, "%s/memory_log.csv", dir);
-	ml->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	ml->fd = open(path, O_WRONLY | O_CREAT | (append ? 0 : O_TRUNC) | O_APPEND | O_CLOEXEC, 0644);
 	ml->cap = 16384;
 	ml->buf = malloc(ml->cap);
 	if (ml->fd < 0 || !ml->buf) {
@@ -143,7 +143,8 @@ int memlog_open(const char *dir, struct memlog **ret)
 		memlog_close(ml);
 		return r;
 	}
-	if (write_full(ml->fd, MEMLOG_HEADER, strlen(MEMLOG_HEADER)) < 0) {
+	if (lseek(ml->fd, 0, SEEK_END) == 0 &&
+	    write_full(ml->fd, MEMLOG_HEADER, strlen(MEMLOG_HEADER)) < 0) {
 		int r = -errno;
 		memlog_close(ml);
 		return r;

@@ -304,3 +304,43 @@ struct sink_exec *sink_exec_free(struct sink_exec *x)
 	free(x);
 	return NULL;
 }
+
+int sink_jsonl_recover(const char *state_dir, const char *kb, uint64_t job_id,
+		       uint64_t *max_batch, unsigned *max_page)
+{
+	char path[PATH_MAX], prefix[48], *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	off_t good = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/kb/%s/chunks.jsonl", state_dir, kb);
+	snprintf(prefix, sizeof prefix, "{\"job\":%llu,", (unsigned long long)job_id);
+	f = fopen(path, "r+e");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		_cleanup_json_ yajl_val v = NULL;
+		uint64_t b = 0, p = 0;
+		char err[64];
+
+		if (line[n - 1] != '\n')
+			break;            /* torn: the crash hit mid-write */
+		good += n;
+		if (strncmp(line, prefix, strlen(prefix)) != 0 ||
+		    json_parse(line, (size_t)n, &v, err, sizeof err) < 0)
+			continue;
+		json_get_u64(v, "batch", &b);
+		json_get_u64(v, "page", &p);
+		*max_batch = MAX(*max_batch, b);
+		*max_page = MAX(*max_page, (unsigned)MIN(p, UINT32_MAX));
+	}
+	free(line);
+	if (ftruncate(fileno(f), good) < 0) {
+		int r = -errno;
+		fclose(f);
+		return r;
+	}
+	fclose(f);
+	return 0;
+}

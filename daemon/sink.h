@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <event2/event.h>
 #include <yajl/yajl_tree.h>
 
@@ -20,6 +21,12 @@ bool sink_name_valid(const char *name);
  * negative errno with a sentence in err. */
 int sink_flush(struct job *job, const char *state_dir, yajl_val batch,
 	       char *err, size_t errsz);
+
+/* Before a job resumes after a crash: cut a torn last line off
+ * <state_dir>/kb/<kb>/chunks.jsonl and find the highest batch and page of
+ * job_id already in it, so no flushed batch is written twice. */
+int sink_jsonl_recover(const char *state_dir, const char *kb, uint64_t job_id,
+		       uint64_t *max_batch, unsigned *max_page);
 
 /* The exec sink, asynchronous: runs [sink.exec] command through /bin/sh
  * inside the job's cgroup with the batch JSON on stdin and

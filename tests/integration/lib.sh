@@ -62,7 +62,7 @@ write_config() {
 
 start_daemon() {
 	[ -f "$CONF" ] || write_config
-	"$MEMSAFED" --config "$CONF" --worker "$MEMSAFE_WORKER" >"$T_DIR/daemon.log" 2>&1 &
+	"$MEMSAFED" --config "$CONF" --worker "$MEMSAFE_WORKER" >>"$T_DIR/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 100); do
 		[ -S "$SOCK" ] && ctl status >/dev/null 2>&1 && return 0
@@ -74,7 +74,7 @@ start_daemon() {
 	return 1
 }
 
-jobs_cgroup_dir() { sed -n 's/.*jobs in \(.*\)$/\1/p' "$T_DIR/daemon.log" | head -n 1; }
+jobs_cgroup_dir() { sed -n 's/.*jobs in \(.*\)$/\1/p' "$T_DIR/daemon.log" | tail -n 1; }
 
 # No job cgroup, worker process or spool file may outlive its job.
 leftovers() {
