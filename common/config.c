@@ -140,7 +140,7 @@ static const struct key_def keys[K_COUNT] = {
 	/* PID_MAX_LIMIT on 64-bit kernels. */
 	KEY(K_PIDS_MAX, "job", "pids_max", T_UINT, pids_max, 1, 4194304),
 	PKEY(K_BATCH_SIZE, "job", "batch_size", T_UINT, batch_size, 1, 100000),
-	KEY(K_MAX_BYTES, "job", "max_bytes", T_SIZE, max_bytes, 1, UINT64_MAX),
+	KEY(K_MAX_BYTES, "job", "max_bytes", T_SIZE, max_bytes, 1024, UINT32_MAX),
 	KEY(K_MAX_WAIT_MS, "job", "max_wait_ms", T_MS_PLAIN, max_wait_ms, 0, UINT64_MAX),
 	KEY(K_CHUNK_SIZE, "job", "chunk_size", T_SIZE_UINT, chunk_size, 64, MB_),
 	KEY(K_CHUNK_OVERLAP, "job", "chunk_overlap", T_SIZE_UINT, chunk_overlap, 0, MB_),
@@ -1173,9 +1173,10 @@ static int check_merged(struct loader *l, const char *path, const struct config 
 				   "[job] memory_max (%s) exceeds [limits] memory_max_ceiling (%s); "
 				   "lower memory_max or raise the ceiling", a, b);
 	}
-	if (c->chunk_overlap >= c->chunk_size)
+	/* The chunker needs room for new text after the overlap. */
+	if (c->chunk_overlap * 2 >= c->chunk_size)
 		return cross_error(l, path, K_CHUNK_OVERLAP, K_CHUNK_SIZE,
-				   "[job] chunk_overlap (%u) must be smaller than [job] chunk_size (%u)",
+				   "[job] chunk_overlap (%u) must be less than half of [job] chunk_size (%u)",
 				   c->chunk_overlap, c->chunk_size);
 	if (c->max_connections_per_user > c->max_connections)
 		return cross_error(l, path, K_MAX_CONNECTIONS_PER_USER, K_MAX_CONNECTIONS,

@@ -1012,7 +1012,11 @@ static int job_start(struct job *job)
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, scratch = -1, r;
 	struct spawn_args sa = { .path = cfg->worker_path, .cgroup_dirfd = -1,
 				 .procs_fds = { -1, -1 } };
-	char *envp[] = { "PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", NULL };
+	/* A bigger malloc tcache spares poppler-glib's per-page allocation
+	 * churn: measured 1.10x pdftotext's pages/s on 1,000 pages instead
+	 * of 0.98x (tests/bench/bench-extract.sh). */
+	char *envp[] = { "PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8",
+			 "GLIBC_TUNABLES=glibc.malloc.tcache_count=1000", NULL };
 	char *argv[32];
 	int argc = 0;
 

@@ -80,9 +80,11 @@ jobs_cgroup_dir() { sed -n 's/.*jobs in \(.*\)$/\1/p' "$T_DIR/daemon.log" | tail
 leftovers() {
 	local dir found
 	dir=$(jobs_cgroup_dir)
+	# Only this daemon's: other tests may run their own workers meanwhile.
 	found=$( { [ -n "$dir" ] && find "$dir" -mindepth 1 -maxdepth 1 -type d -name 'job-*'
 		   find "$STATE/spool" -type f 2>/dev/null
-		   pgrep -fa "^$MEMSAFE_WORKER"; } | sed '/^$/d')
+		   [ -n "$dir" ] && grep -l "/${dir##*/}/job-" /proc/[0-9]*/cgroup 2>/dev/null; } |
+		 sed '/^$/d')
 	[ -z "$found" ] || printf '%s\n' "$found" | sed 's/^/# left: /' >&2
 	printf '%s' "$found" | grep -c . || true
 }

@@ -497,7 +497,7 @@ static const struct load_case cases[] = {
 		  "[limits] memory_max_ceiling = \"4G\"", "memory_max (6G) exceeds" } },
 	{ "chunk_overlap not below chunk_size",
 	  { { MAIN, "[job]\nchunk_size = 500\nchunk_overlap = 500\n" } }, .r = -EINVAL, .at = MAIN ":3",
-	  .want = { "chunk_overlap (500) must be smaller than [job] chunk_size (500)" } },
+	  .want = { "chunk_overlap (500) must be less than half of [job] chunk_size (500)" } },
 	{ "max_connections_per_user above max_connections",
 	  { { MAIN, "[limits]\nmax_connections_per_user = 200\n" } }, .r = -EINVAL, .at = MAIN ":2",
 	  .want = { "max_connections_per_user (200) exceeds [limits] max_connections (128)" } },
@@ -637,7 +637,7 @@ static void test_round_trip(void)
 	    "memory_max_ceiling = 64G\nmax_batch_size_ceiling = 99\nmax_queued_per_user = 5\n"
 	    "max_connections = 9\nmax_connections_per_user = 9\n"
 	    "[job]\nmemory_max = 12345678\nmemory_high_ratio = 0.3\nswap_max = 1T\npids_max = 7\n"
-	    "batch_size = 98\nmax_bytes = 1\nmax_wait_ms = 1m\nchunk_size = 64\nchunk_overlap = 0\n"
+	    "batch_size = 98\nmax_bytes = 1K\nmax_wait_ms = 1m\nchunk_size = 64\nchunk_overlap = 0\n"
 	    "timeout = 90s\nretries = 0\nsink = exec\nkb = Kb-1.x\n"
 	    "[stream]\nstream_chunk_size = 4K\nstream_buffer_size = 16M\n"
 	    "[pressure]\npolicy = none\nadmission_psi_max = 0.1\npsi_threshold = 10s\n"
