@@ -1,137 +1,309 @@
+/* Frames to the daemon, written by hand rather than with yajl_gen.
+ *
+ * The frames have a fixed shape (see common/frame.h), and a batch frame
+ * is most of the worker's output: building it with yajl cost a generator
+ * allocation per frame, a buffer that doubled its way up every time, and
+ * a per-byte UTF-8 check of text the chunker has already made valid. Here
+ * one buffer is kept for the life of the process (it grows to the largest
+ * frame, which max_bytes bounds), the 4-byte length goes in front of the
+ * body in the same buffer, and the frame leaves in one write.
+ *
+ * Strings are still checked: anything that is not UTF-8 becomes U+FFFD,
+ * so a frame is always valid JSON whatever a message contains. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "emit.h"
 #include "frame.h"
-#include "json.h"
 
 #define OUT_FD STDOUT_FILENO
+#define FFFD "\xEF\xBF\xBD"
 
 uint64_t emit_start_ms;
 
-static int send_gen(yajl_gen g)
-{
-	const unsigned char *buf;
-	size_t len;
+/* A frame being built: header space, then the JSON body. A buffer with
+ * fixed set cannot grow (emit_fatal's, which must work when memory is
+ * gone); one that cannot take more sets full and drops the rest. */
+struct jbuf {
+	char *p;
+	size_t len, cap;
+	bool fixed, full;
+};
 
-	yajl_gen_get_buf(g, &buf, &len);
-	return frame_write(OUT_FD, buf, len);
+static struct jbuf out; /* reused by every frame but fatal ones */
+
+static bool reserve(struct jbuf *b, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->full)
+		return false;
+	if (n <= b->cap - b->len)
+		return true;
+	if (b->fixed || n > SIZE_MAX / 4 - b->len)
+		goto full;
+	cap = b->cap ? b->cap : 4096;
+	while (cap - b->len < n)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		goto full;
+	b->p = p;
+	b->cap = cap;
+	return true;
+full:
+	b->full = true;
+	return false;
 }
 
-static yajl_gen begin(const char *type)
+static void put(struct jbuf *b, const char *s, size_t n)
 {
-	yajl_gen g = json_gen_new(false);
-
-	yajl_gen_map_open(g);
-	json_kstr(g, "t", type);
-	return g;
+	if (reserve(b, n)) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+	}
 }
 
-static int finish(yajl_gen g)
-{
-	int r;
+#define PUT_LIT(b, s) put(b, s, sizeof(s) - 1)
 
-	yajl_gen_map_close(g);
-	r = send_gen(g);
-	yajl_gen_free(g);
-	return r;
+/* What a byte needs inside a JSON string: 0 copy it, 1 escape it,
+ * 2 check a UTF-8 sequence starting here. */
+static const unsigned char jclass[256] = {
+	[0x00 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xFF] = 2,
+};
+
+/* Length of the well-formed UTF-8 sequence at s[0, n), or 0. Overlongs,
+ * surrogates and code points above U+10FFFF are ill-formed. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+	size_t need;
+
+	if (c >= 0xC2 && c <= 0xDF)
+		need = 1;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		need = 2;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 3;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	if (n <= need || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i <= need; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return need + 1;
+}
+
+/* s[0, n) as a JSON string. */
+static void put_str(struct jbuf *b, const char *str, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str, *end = s + n;
+
+	/* Most strings need no escaping: make room for that at once. */
+	reserve(b, n + 2);
+	put(b, "\"", 1);
+	while (s < end) {
+		const unsigned char *run = s;
+		size_t k;
+
+		while (s < end && jclass[*s] == 0)
+			s++;
+		put(b, (const char *)run, (size_t)(s - run));
+		if (s == end)
+			break;
+		if (jclass[*s] == 2) {
+			k = utf8_seq(s, (size_t)(end - s));
+			if (k)
+				put(b, (const char *)s, k);
+			else
+				PUT_LIT(b, FFFD);
+			s += k ? k : 1;
+			continue;
+		}
+		switch (*s) {
+		case '"': PUT_LIT(b, "\\\""); break;
+		case '\\': PUT_LIT(b, "\\\\"); break;
+		case '\n': PUT_LIT(b, "\\n"); break;
+		case '\t': PUT_LIT(b, "\\t"); break;
+		case '\r': PUT_LIT(b, "\\r"); break;
+		default: {
+			char u[6] = { '\\', 'u', '0', '0', hex[*s >> 4], hex[*s & 15] };
+
+			put(b, u, sizeof u);
+		}
+		}
+		s++;
+	}
+	put(b, "\"", 1);
+}
+
+/* ,"key": (keys are our own literals: nothing to escape). */
+static void put_key(struct jbuf *b, const char *key)
+{
+	put(b, ",\"", 2);
+	put(b, key, strlen(key));
+	put(b, "\":", 2);
+}
+
+static void put_uint(struct jbuf *b, uint64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof num, "%" PRIu64, v);
+
+	put(b, num, (size_t)n);
+}
+
+static void put_kuint(struct jbuf *b, const char *key, uint64_t v)
+{
+	put_key(b, key);
+	put_uint(b, v);
+}
+
+static void put_kstr(struct jbuf *b, const char *key, const char *s)
+{
+	put_key(b, key);
+	put_str(b, s, strlen(s));
+}
+
+/* Start a frame of type t: room for the header, then {"t":"<t>". */
+static void begin(struct jbuf *b, const char *t)
+{
+	b->len = 0;
+	b->full = false;
+	if (reserve(b, FRAME_HEADER)) {
+		memset(b->p, 0, FRAME_HEADER);
+		b->len = FRAME_HEADER;
+	}
+	PUT_LIT(b, "{\"t\":\"");
+	put(b, t, strlen(t));
+	put(b, "\"", 1);
+}
+
+/* Close the object, fill in the length, write the frame. */
+static int finish(struct jbuf *b)
+{
+	size_t n;
+
+	put(b, "}", 1);
+	if (b->full)
+		return -ENOMEM;
+	n = b->len - FRAME_HEADER;
+	if (n > UINT32_MAX)
+		return -EMSGSIZE;
+	b->p[0] = (char)(n >> 24);
+	b->p[1] = (char)(n >> 16);
+	b->p[2] = (char)(n >> 8);
+	b->p[3] = (char)n;
+	return write_full(OUT_FD, b->p, b->len);
 }
 
 int emit_doc(unsigned pages)
 {
-	yajl_gen g = begin("doc");
-
-	json_kuint(g, "pages", pages);
-	return finish(g);
+	begin(&out, "doc");
+	put_kuint(&out, "pages", pages);
+	return finish(&out);
 }
 
 int emit_page(unsigned page, unsigned pages)
 {
-	yajl_gen g = begin("page");
-
-	json_kuint(g, "page", page);
-	json_kuint(g, "pages", pages);
-	return finish(g);
+	begin(&out, "page");
+	put_kuint(&out, "page", page);
+	put_kuint(&out, "pages", pages);
+	return finish(&out);
 }
 
 int emit_batch(const struct batch *b)
 {
 	/* A batch starts where the previous one ended (or the worker began). */
 	static uint64_t started_ms;
-	yajl_gen g = begin("batch");
 	int r;
 
 	if (!started_ms)
 		started_ms = emit_start_ms;
-
-	json_kuint(g, "batch", b->id);
-	json_kuint(g, "first_page", b->first_page);
-	json_kuint(g, "last_page", b->last_page);
-	json_kuint(g, "bytes", b->bytes);
-	json_kuint(g, "started_ms", started_ms);
-	json_key(g, "chunks");
-	yajl_gen_array_open(g);
+	begin(&out, "batch");
+	put_kuint(&out, "batch", b->id);
+	put_kuint(&out, "first_page", b->first_page);
+	put_kuint(&out, "last_page", b->last_page);
+	put_kuint(&out, "bytes", b->bytes);
+	put_kuint(&out, "started_ms", started_ms);
+	put_key(&out, "chunks");
+	/* Chunk text is about all of it: reserve it in one go. */
+	reserve(&out, b->bytes + b->n * 32 + 2);
+	put(&out, "[", 1);
 	for (size_t i = 0; i < b->n; i++) {
-		yajl_gen_map_open(g);
-		json_kuint(g, "page", b->chunks[i].page);
-		json_key(g, "text");
-		json_strn(g, b->chunks[i].text, b->chunks[i].len);
-		yajl_gen_map_close(g);
+		if (i)
+			put(&out, ",", 1);
+		PUT_LIT(&out, "{\"page\":");
+		put_uint(&out, b->chunks[i].page);
+		PUT_LIT(&out, ",\"text\":");
+		put_str(&out, b->chunks[i].text, b->chunks[i].len);
+		put(&out, "}", 1);
 	}
-	yajl_gen_array_close(g);
-	r = finish(g);
+	put(&out, "]", 1);
+	r = finish(&out);
 	started_ms = now_real_ms();
 	return r;
 }
 
 int emit_page_error(unsigned page, const char *msg)
 {
-	yajl_gen g = begin("page_error");
-
-	json_kuint(g, "page", page);
-	json_kstr(g, "message", msg);
-	return finish(g);
+	begin(&out, "page_error");
+	put_kuint(&out, "page", page);
+	put_kstr(&out, "message", msg);
+	return finish(&out);
 }
 
 int emit_pressure(const char *phase, uint64_t mb, uint64_t target_mb)
 {
-	yajl_gen g = begin("pressure");
-
-	json_kstr(g, "phase", phase);
-	json_kuint(g, "mb", mb);
-	json_kuint(g, "target_mb", target_mb);
-	return finish(g);
+	begin(&out, "pressure");
+	put_kstr(&out, "phase", phase);
+	put_kuint(&out, "mb", mb);
+	put_kuint(&out, "target_mb", target_mb);
+	return finish(&out);
 }
 
 int emit_end(unsigned pages, uint64_t chunks, uint64_t batches)
 {
-	yajl_gen g = begin("end");
-
-	json_kuint(g, "pages", pages);
-	json_kuint(g, "chunks", chunks);
-	json_kuint(g, "batches", batches);
-	return finish(g);
+	begin(&out, "end");
+	put_kuint(&out, "pages", pages);
+	put_kuint(&out, "chunks", chunks);
+	put_kuint(&out, "batches", batches);
+	return finish(&out);
 }
 
 int emit_fatal(const char *reason, const char *fmt, ...)
 {
-	char msg[512];
+	/* Its own fixed buffer: this must work when memory has run out. */
+	char msg[512], frame[FRAME_HEADER + 6 * sizeof msg + 256]; /* \u00XX: 6 out per byte in */
+	struct jbuf b = { .p = frame, .cap = sizeof frame, .fixed = true };
 	va_list ap;
-	yajl_gen g;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	g = begin("fatal");
-	json_kstr(g, "reason", reason);
-	json_kstr(g, "message", msg);
-	finish(g);
+	begin(&b, "fatal");
+	put_kstr(&b, "reason", reason);
+	put_kstr(&b, "message", msg);
+	finish(&b);
 	/* stderr reaches the daemon's journal too, for setup failures that
 	 * happen before the daemon reads frames. */
 	fprintf(stderr, "memsafe-worker: %s\n", msg);

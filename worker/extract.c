@@ -3,6 +3,9 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <poppler.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +14,9 @@
 #include "emit.h"
 #include "extract.h"
 #include "util.h"
+
+/* The most one splice or copy_file_range call moves into the scratch file. */
+#define ASSEMBLE_CHUNK (1 << 20)
 
 /* PDF allows junk before the header within the first 1024 bytes. */
 #define PDF_HEADER_WINDOW 1024
@@ -23,22 +29,27 @@ static const char tiny_pdf[] =
 	"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>endobj\n"
 	"trailer<</Root 1 0 R>>\n%%EOF\n";
 
+/* Held open for the life of the process: poppler-glib creates poppler's
+ * GlobalParams when the first document is opened and destroys them when
+ * the last one is freed, so the next document would scan the poppler-data
+ * directories again, under the filter. */
+static PopplerDocument *preinit_doc;
+
 int extract_preinit(void)
 {
 	GBytes *bytes = g_bytes_new_static(tiny_pdf, sizeof tiny_pdf - 1);
-	PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
 	PopplerPage *page;
 
+	preinit_doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
 	g_bytes_unref(bytes);
-	if (!doc)
+	if (!preinit_doc)
 		return -EINVAL;
 	/* Touch the text path once so everything it loads lazily is loaded. */
-	page = poppler_document_get_page(doc, 0);
+	page = poppler_document_get_page(preinit_doc, 0);
 	if (page) {
 		g_free(poppler_page_get_text(page));
 		g_object_unref(page);
 	}
-	g_object_unref(doc);
 	return 0;
 }
 
@@ -47,16 +58,80 @@ static int batch_out(const struct batch *b, void *arg)
 	return emit_batch(b);
 }
 
-static bool looks_like_pdf(const char *buf, size_t len)
+enum kind { KIND_PDF, KIND_TEXT, KIND_BINARY, KIND_EMPTY };
+
+/* Read the start of the document into buf and say what it is. A PDF
+ * header may follow up to 1024 bytes of junk, as poppler allows, so text
+ * is only recognised once that window is full (or at EOF); a source that
+ * is slow to fill it is taken for text after max_wait_ms, so that its
+ * first batch is not held back. Anything with a NUL byte before a PDF
+ * header is binary: the chunker would replace invalid UTF-8, but NULs
+ * mean the input is not text at all. */
+static int sniff(const struct extract_opts *o, char *buf, size_t *ret_len, enum kind *ret)
 {
-	return memmem(buf, MIN(len, (size_t)PDF_HEADER_WINDOW), "%PDF-", 5) != NULL;
+	size_t len = 0;
+	uint64_t first_ms = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = o->in_fd, .events = POLLIN };
+		int timeout = -1, r;
+		ssize_t n;
+
+		if (len > 0) {
+			uint64_t waited = now_mono_ms() - first_ms;
+
+			if (memmem(buf, MIN(len, (size_t)PDF_HEADER_WINDOW), "%PDF-", 5))
+				*ret = KIND_PDF;
+			else if (memchr(buf, '\0', len))
+				*ret = KIND_BINARY;
+			else if (len >= PDF_HEADER_WINDOW || waited >= o->chunk.max_wait_ms)
+				*ret = KIND_TEXT;
+			else
+				timeout = (int)MIN(o->chunk.max_wait_ms - waited, (uint64_t)INT_MAX);
+			if (timeout < 0) {
+				*ret_len = len;
+				return 0;
+			}
+		}
+		r = poll(&p, 1, timeout);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		n = read(o->in_fd, buf + len, o->buffer_size - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			*ret = len ? (memchr(buf, '\0', len) ? KIND_BINARY : KIND_TEXT) : KIND_EMPTY;
+			*ret_len = len;
+			return 0;
+		}
+		if (len == 0)
+			first_ms = now_mono_ms();
+		len += (size_t)n;
+	}
 }
 
-/* Text is anything without NUL bytes in its first buffer; the chunker
- * replaces invalid UTF-8. */
-static bool looks_like_text(const char *buf, size_t len)
+/* Wait until fd has input, or until the open batch is due (and then
+ * close it), so that a slow source still gets its batches on time. */
+static int wait_input(int fd, struct chunker *c)
 {
-	return memchr(buf, '\0', len) == NULL;
+	for (;;) {
+		uint64_t now = now_mono_ms(), due;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r;
+
+		if ((r = chunker_tick(c, now)) < 0)
+			return r;
+		due = chunker_deadline(c, now);
+		r = poll(&p, 1, due == UINT64_MAX ? -1 : (int)MIN(due, (uint64_t)INT_MAX));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
 }
 
 static int extract_text(const struct extract_opts *o, struct chunker *c, char *buf,
@@ -68,9 +143,11 @@ static int extract_text(const struct extract_opts *o, struct chunker *c, char *b
 	for (;;) {
 		if ((r = chunker_feed(c, buf, len, 0, now_mono_ms())) < 0)
 			return r;
-		n = read(o->in_fd, buf, o->buffer_size);
-		if (n < 0 && errno == EINTR)
-			continue;
+		do {
+			if ((r = wait_input(o->in_fd, c)) < 0)
+				return r;
+			n = read(o->in_fd, buf, o->buffer_size);
+		} while (n < 0 && (errno == EINTR || errno == EAGAIN));
 		if (n < 0)
 			return -errno;
 		if (n == 0)
@@ -90,6 +167,52 @@ static const char *pdf_error_hint(const GError *err)
 	return NULL;
 }
 
+/* Copy the document into the scratch file: buf[0, len) first, then the
+ * rest of the input, in the kernel where it can be done (splice from a
+ * pipe, as memsafed gives it, copy_file_range from a file), since a PDF
+ * can be tens of MB and every pass through user space costs. */
+static int assemble(const struct extract_opts *o, char *buf, size_t len)
+{
+	enum { COPY_SPLICE, COPY_RANGE, COPY_RW } how = COPY_RW;
+	struct stat st;
+	ssize_t n;
+	int r;
+
+	if ((r = write_full(o->scratch_fd, buf, len)) < 0)
+		return r;
+	if (fstat(o->in_fd, &st) == 0)
+		how = S_ISFIFO(st.st_mode) ? COPY_SPLICE : S_ISREG(st.st_mode) ? COPY_RANGE : COPY_RW;
+	for (;;) {
+		if (how == COPY_SPLICE)
+			n = splice(o->in_fd, NULL, o->scratch_fd, NULL, ASSEMBLE_CHUNK, SPLICE_F_MOVE);
+		else if (how == COPY_RANGE)
+			n = copy_file_range(o->in_fd, NULL, o->scratch_fd, NULL, ASSEMBLE_CHUNK, 0);
+		else if ((n = read(o->in_fd, buf, o->buffer_size)) > 0 &&
+			 (r = write_full(o->scratch_fd, buf, (size_t)n)) < 0)
+			return r;
+		if (n == 0)
+			return 0;
+		if (n > 0 || errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			/* A non-blocking input: wait for it. */
+			struct pollfd p = { .fd = o->in_fd, .events = POLLIN };
+
+			if (poll(&p, 1, -1) < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		/* Nothing copied yet by this call: the kernel cannot do it
+		 * for this pair of files; do it by hand. */
+		if (how != COPY_RW && (errno == EINVAL || errno == EXDEV ||
+				       errno == EOPNOTSUPP || errno == ENOSYS)) {
+			how = COPY_RW;
+			continue;
+		}
+		return -errno;
+	}
+}
+
 static int extract_pdf(const struct extract_opts *o, struct chunker *c, char *buf,
 		       size_t len)
 {
@@ -103,20 +226,13 @@ static int extract_pdf(const struct extract_opts *o, struct chunker *c, char *bu
 		return emit_fatal("internal", "a PDF needs a scratch fd (--scratch-fd)");
 	/* Assemble the document in the scratch file (disk, not memory):
 	 * PDF needs random access, the pipe gives none. */
-	for (;;) {
-		if ((r = write_full(o->scratch_fd, buf, len)) < 0)
-			return emit_fatal("internal", "writing the scratch file failed: %s",
-					  strerror(-r));
-		n = read(o->in_fd, buf, o->buffer_size);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return emit_fatal("internal", "reading the document failed: %s",
-					  strerror(errno));
-		if (n == 0)
-			break;
-		len = (size_t)n;
-	}
+	r = assemble(o, buf, len);
+	if (r == -EFBIG)
+		return emit_fatal("bad_document", "the document is larger than the "
+				  "worker's file size limit (--max-file-size)");
+	if (r < 0)
+		return emit_fatal("internal", "copying the document into the scratch file "
+				  "failed: %s", strerror(-r));
 	if (lseek(o->scratch_fd, 0, SEEK_SET) < 0)
 		return emit_fatal("internal", "scratch fd is not seekable: %s", strerror(errno));
 	/* poppler takes ownership of the fd it is given. */
@@ -171,32 +287,25 @@ int extract_run(const struct extract_opts *o)
 {
 	_cleanup_free_ char *buf = malloc(o->buffer_size);
 	struct chunker *c;
+	enum kind kind = KIND_EMPTY;
 	size_t len = 0;
-	ssize_t n;
 	int r;
 
 	if (!buf)
 		return emit_fatal("internal", "out of memory");
-	/* Fill the first buffer fully (or to EOF) to sniff the format. */
-	n = read_full(o->in_fd, buf, o->buffer_size);
-	if (n < 0)
-		return emit_fatal("internal", "reading the document failed: %s", strerror((int)-n));
-	len = (size_t)n;
-	if (len == 0)
+	r = sniff(o, buf, &len, &kind);
+	if (r < 0)
+		return emit_fatal("internal", "reading the document failed: %s", strerror(-r));
+	if (kind == KIND_EMPTY)
 		return emit_fatal("bad_document", "the document is empty");
+	if (kind == KIND_BINARY)
+		return emit_fatal("bad_document", "not a PDF or text document (binary data "
+				  "without a %%PDF- header)");
 	c = chunker_new(&o->chunk, batch_out, NULL);
 	if (!c)
 		return emit_fatal("internal", "out of memory");
-	if (looks_like_pdf(buf, len))
-		r = extract_pdf(o, c, buf, len);
-	else if (looks_like_text(buf, len))
-		r = extract_text(o, c, buf, len);
-	else
-		r = -EMEDIUMTYPE;
+	r = kind == KIND_PDF ? extract_pdf(o, c, buf, len) : extract_text(o, c, buf, len);
 	chunker_free(c);
-	if (r == -EMEDIUMTYPE)
-		return emit_fatal("bad_document", "not a PDF or text document (binary data "
-				  "without a %%PDF- header)");
 	if (r == WORKER_EXIT_BAD_DOCUMENT || r == WORKER_EXIT_INTERNAL || r == WORKER_EXIT_SETUP)
 		return r;
 	if (r < 0)

@@ -1,6 +1,9 @@
-/* Document in, batches out: sniff the format from the first buffer,
- * stream text formats straight into the chunker, assemble a PDF in the
- * scratch fd and extract it page by page with poppler-glib. */
+/* Document in, batches out: sniff the format from the start of the input
+ * (a PDF header may sit anywhere in the first 1024 bytes; a slow source
+ * is not waited on for longer than max_wait_ms), stream text formats
+ * straight into the chunker, closing batches on time between reads,
+ * assemble a PDF in the scratch fd and extract it page by page with
+ * poppler-glib. */
 #ifndef MEMSAFE_EXTRACT_H
 #define MEMSAFE_EXTRACT_H
 

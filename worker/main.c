@@ -5,7 +5,9 @@
 #endif
 
 #include <getopt.h>
+#include <glib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emit.h"
@@ -25,7 +27,8 @@ static void usage(FILE *f)
 		"extract options:\n"
 		"  --batch-size N      chunks per batch (default 10)\n"
 		"  --max-bytes N       bytes per batch (default 5000000)\n"
-		"  --max-wait-ms N     close a batch after this long (default 5000)\n"
+		"  --max-wait-ms N     close a batch after this long (default 5000;\n"
+		"                      0: no time limit)\n"
 		"  --chunk-size N      bytes per chunk (default 1000)\n"
 		"  --chunk-overlap N   bytes repeated between chunks (default 100)\n"
 		"  --buffer-size N     read size from fd 0 (default 65536)\n"
@@ -35,6 +38,9 @@ static void usage(FILE *f)
 		"  --max-file-size N   RLIMIT_FSIZE for the scratch file (default 100M)\n"
 		"common options:\n"
 		"  --user NAME         drop to this user (required when started as root)\n"
+		"  --test-violate CALL for the test suite: once sandboxed, attempt a\n"
+		"                      forbidden call (socket, open-write, execve,\n"
+		"                      ptrace), which must kill the worker with SIGSYS\n"
 		"  -h, --help          show this help\n"
 		"\n"
 		"Exit status: 0 done, 64 usage, 65 bad document, 70 internal error,\n"
@@ -54,10 +60,47 @@ static int parse_num(const char *opt, const char *s, uint64_t lo, uint64_t hi, u
 	return 0;
 }
 
+/* Where glib's messages (poppler-glib's warnings) go: straight to stderr,
+ * which memsafed passes to its journal. glib's own writer would first ask
+ * whether stderr is the journal's socket (getpeername) or a terminal
+ * (isatty), calls the sandbox does not allow; and a document that makes
+ * poppler warn on every page must not flood the journal, so after a
+ * hundred messages the rest are counted, not printed. */
+static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields,
+				   gsize n_fields, gpointer data)
+{
+	static unsigned printed;
+	const char *domain = NULL, *msg = NULL;
+	char line[1024];
+	int n;
+
+	/* Info and debug messages (poppler-glib turns every PDF syntax
+	 * error into one) only on request, as glib's own writer does. */
+	if ((level & (G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG)) && !getenv("G_MESSAGES_DEBUG"))
+		return G_LOG_WRITER_HANDLED;
+	for (gsize i = 0; i < n_fields; i++) {
+		if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0)
+			domain = fields[i].value;
+		else if (strcmp(fields[i].key, "MESSAGE") == 0)
+			msg = fields[i].value;
+	}
+	if (++printed > 100)
+		return G_LOG_WRITER_HANDLED;
+	n = snprintf(line, sizeof line, "memsafe-worker: %s%s%s\n", domain ? domain : "",
+		     domain ? ": " : "", printed == 100 ? "(further messages suppressed)" :
+		     msg ? msg : "(no message)");
+	if (n >= (int)sizeof line) {
+		n = (int)sizeof line;
+		line[n - 1] = '\n';
+	}
+	(void)!write(STDERR_FILENO, line, (size_t)n);
+	return G_LOG_WRITER_HANDLED;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_BATCH = 256, O_BYTES, O_WAIT, O_CHUNK, O_OVERLAP, O_BUF, O_SCRATCH,
-	       O_FPAGE, O_FBATCH, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD };
+	       O_FPAGE, O_FBATCH, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD, O_VIOLATE };
 	static const struct option longopts[] = {
 		{ "batch-size", required_argument, NULL, O_BATCH },
 		{ "max-bytes", required_argument, NULL, O_BYTES },
@@ -73,6 +116,7 @@ int main(int argc, char **argv)
 		{ "target-mb", required_argument, NULL, O_TARGET },
 		{ "step-mb", required_argument, NULL, O_STEP },
 		{ "hold-ms", required_argument, NULL, O_HOLD },
+		{ "test-violate", required_argument, NULL, O_VIOLATE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -83,11 +127,13 @@ int main(int argc, char **argv)
 	};
 	struct sandbox_opts so = { .max_file_size = 100 << 20, .max_fds = 16 };
 	uint64_t v, target = 0, step = 16, hold = 0;
+	enum sandbox_violation violate = SANDBOX_VIOLATE_NONE;
 	const char *mode;
 	char err[512];
 	int c, r = 0;
 
 	emit_start_ms = now_real_ms();
+	g_log_set_writer_func(log_writer, NULL, NULL);
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 			usage(stdout);
@@ -105,8 +151,12 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_BATCH: r = parse_num("--batch-size", optarg, 1, 100000, &v); xo.chunk.batch_size = (unsigned)v; break;
-		case O_BYTES: r = parse_num("--max-bytes", optarg, 1024, UINT32_MAX, &v); xo.chunk.max_bytes = v; break;
-		case O_WAIT: r = parse_num("--max-wait-ms", optarg, 1, 3600000, &v); xo.chunk.max_wait_ms = v; break;
+		case O_BYTES: r = parse_num("--max-bytes", optarg, 64, SIZE_MAX, &v); xo.chunk.max_bytes = v; break;
+		case O_WAIT:
+			/* 0: no time limit (memsafed.conf allows max_wait_ms = 0). */
+			r = parse_num("--max-wait-ms", optarg, 0, UINT64_MAX, &v);
+			xo.chunk.max_wait_ms = v ? v : UINT64_MAX;
+			break;
 		case O_CHUNK: r = parse_num("--chunk-size", optarg, 64, 1 << 20, &v); xo.chunk.chunk_size = v; break;
 		case O_OVERLAP: r = parse_num("--chunk-overlap", optarg, 0, 1 << 19, &v); xo.chunk.overlap = v; break;
 		case O_BUF: r = parse_num("--buffer-size", optarg, 4096, 16 << 20, &v); xo.buffer_size = v; break;
@@ -118,6 +168,14 @@ int main(int argc, char **argv)
 		case O_TARGET: r = parse_num("--target-mb", optarg, 1, 1 << 20, &target); break;
 		case O_STEP: r = parse_num("--step-mb", optarg, 1, 1024, &step); break;
 		case O_HOLD: r = parse_num("--hold-ms", optarg, 0, 600000, &hold); break;
+		case O_VIOLATE:
+			r = sandbox_violation_from_name(optarg);
+			if (r < 0)
+				fprintf(stderr, "memsafe-worker: --test-violate takes socket, "
+					"open-write, execve or ptrace, not '%s'\n", optarg);
+			else
+				violate = (enum sandbox_violation)r;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return WORKER_EXIT_USAGE;
 		}
@@ -138,6 +196,9 @@ int main(int argc, char **argv)
 		return emit_fatal("setup", "poppler could not be initialised");
 	if (sandbox_enter(&so, err, sizeof err) < 0)
 		return emit_fatal("setup", "sandbox setup failed, not running: %s", err);
+	/* Test hook: only a command-line option reaches it, never a document. */
+	if (violate != SANDBOX_VIOLATE_NONE && sandbox_violate(violate, err, sizeof err) < 0)
+		return emit_fatal("internal", "%s", err);
 
 	if (!strcmp(mode, "pressure"))
 		return pressure_run(target, step, hold);

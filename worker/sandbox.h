@@ -3,7 +3,8 @@
  *
  *   1. unshare network and IPC (and mount) namespaces
  *   2. drop to the worker user: groups, gid, uid; verify uid 0 is gone
- *   3. rlimits: no core dumps, few fds, bounded file size
+ *   3. rlimits: no core dumps, few fds, bounded file size (SIGXFSZ
+ *      ignored, so a write past the limit fails with EFBIG)
  *   4. close every fd but 0-3 (document, frames, stderr, scratch)
  *   5. no_new_privs
  *   6. seccomp allowlist, kill-process default
@@ -23,5 +24,24 @@ struct sandbox_opts {
 
 /* 0, or a negative errno with the failing step explained in err. */
 int sandbox_enter(const struct sandbox_opts *o, char *err, size_t errsz);
+
+/* For the tests only (memsafe-worker --test-violate NAME, an option the
+ * daemon never passes and no document can reach): make one forbidden
+ * call after sandbox_enter, which must kill the worker with SIGSYS. */
+enum sandbox_violation {
+	SANDBOX_VIOLATE_NONE,
+	SANDBOX_VIOLATE_SOCKET,     /* socket(AF_INET, SOCK_STREAM) */
+	SANDBOX_VIOLATE_OPEN_WRITE, /* create SANDBOX_VIOLATION_FILE in the cwd */
+	SANDBOX_VIOLATE_EXECVE,     /* execve("/bin/true") */
+	SANDBOX_VIOLATE_PTRACE,     /* ptrace(PTRACE_TRACEME) */
+};
+#define SANDBOX_VIOLATION_FILE "memsafe-test-violation"
+
+/* The violation called name ("socket", "open-write", "execve",
+ * "ptrace"), or -EINVAL. */
+int sandbox_violation_from_name(const char *name);
+/* Make the call. Returns only if the sandbox let it through: -EPERM,
+ * with what happened in err. */
+int sandbox_violate(enum sandbox_violation v, char *err, size_t errsz);
 
 #endif

@@ -1,0 +1,167 @@
+#!/bin/bash
+# Benchmark (make bench): memsafe-worker against pdftotext on the same
+# generated PDFs, side by side in one run, several repetitions each,
+# alternating the two so that a noisy machine hurts both alike. Prints
+# pages/s and peak RSS (/usr/bin/time %M) for both and their ratios, and
+# checks that the worker's text matches pdftotext's in >= 99% of
+# characters after whitespace is normalised.
+#
+# The worker runs as the daemon runs it, minus the daemon: sandboxed
+# (as root with --user nobody, else in a user namespace), document on
+# fd 0, a fresh scratch file on fd 3, default chunking and batching, its
+# frames to /dev/null. pdftotext runs as `pdftotext FILE -` to /dev/null.
+#
+# Environment: MEMSAFE_WORKER MKPDF FRAMECAT TEXTCMP (set by make bench),
+# PDFTOTEXT (default pdftotext), BENCH_REPS (default 5), BENCH_PAGES
+# (default "1 100 500 1000 2000"), BENCH_USER (default nobody, as root),
+# BENCH_WORKER_ENV (NAME=VALUE words put in the worker's environment, e.g.
+# GLIBC_TUNABLES=glibc.malloc.tcache_count=1000; default none, as memsafed
+# starts it today).
+#
+# Peak RSS counts every page the process maps, including the shared
+# libraries, which are loaded once for the whole machine. So, when it can
+# (as root, with a memory cgroup it may create children in), the script
+# also runs each tool once in a fresh memory cgroup and prints the
+# cgroup's peak: the memory a job really adds, what memory.max limits.
+#
+# Exit: 0 when every run succeeded and every text matched (targets that
+# are missed are reported, not failed: this is not a timed test), 1
+# otherwise, 77 when a tool is missing.
+set -u
+: "${MEMSAFE_WORKER:?run through make bench}" "${MKPDF:?}" "${FRAMECAT:?}" "${TEXTCMP:?}"
+PDFTOTEXT=${PDFTOTEXT:-pdftotext}
+REPS=${BENCH_REPS:-5}
+PAGES=${BENCH_PAGES:-1 100 500 1000 2000}
+TIME=/usr/bin/time
+
+command -v "$PDFTOTEXT" >/dev/null || { echo "bench: $PDFTOTEXT not found (poppler-utils)" >&2; exit 77; }
+[ -x "$TIME" ] || { echo "bench: $TIME not found (Debian package: time)" >&2; exit 77; }
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/memsafe-bench.XXXXXX") || exit 1
+trap 'rm -rf "$dir"' EXIT
+worker_env=(env ${BENCH_WORKER_ENV:-})
+user_args=()
+[ "$(id -u)" -eq 0 ] && user_args=(--user "${BENCH_USER:-nobody}")
+failed=0
+
+# run_worker PDF: one sandboxed extraction; its %M %e %U %S in $dir/t.
+run_worker() {
+	rm -f "$dir/scratch"
+	"$TIME" -f '%M %e %U %S' -o "$dir/t" "${worker_env[@]}" "$MEMSAFE_WORKER" extract "${user_args[@]}" \
+		--scratch-fd 3 <"$1" 3<>"$dir/scratch" >/dev/null
+}
+run_pdftotext() {
+	"$TIME" -f '%M %e %U %S' -o "$dir/t" "$PDFTOTEXT" "$1" - >/dev/null
+}
+# A memory cgroup to run one process in and read the peak of: v1 (hybrid
+# hosts) or v2 with the memory controller enabled for children.
+cg_base= cg_peak=
+if [ "$(id -u)" -eq 0 ]; then
+	rel=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
+	if [ -n "$rel" ] && [ -e "/sys/fs/cgroup/memory$rel/memory.max_usage_in_bytes" ]; then
+		cg_base="/sys/fs/cgroup/memory$rel" cg_peak=memory.max_usage_in_bytes
+	else
+		rel=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
+		d="/sys/fs/cgroup$rel"
+		grep -qw memory "$d/cgroup.subtree_control" 2>/dev/null &&
+			cg_base=$d cg_peak=memory.peak
+	fi
+fi
+# cg_run CMD...: run CMD alone in a new memory cgroup; print its peak in
+# MB, or n/a.
+cg_run() {
+	local cg="$cg_base/memsafe-bench-$$" peak
+	if [ -z "$cg_base" ] || ! mkdir "$cg" 2>/dev/null; then
+		"$@" >/dev/null 2>&1
+		echo n/a
+		return
+	fi
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cg" "$@" >/dev/null 2>&1
+	peak=$(cat "$cg/$cg_peak" 2>/dev/null)
+	rmdir "$cg" 2>/dev/null
+	awk -v p="$peak" 'BEGIN { if (p == "") print "n/a"; else printf "%.1f\n", p / 1048576 }'
+}
+# median: of the numbers on standard input.
+median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+docs=()
+for n in $PAGES; do
+	"$MKPDF" --pages "$n" "$dir/p$n.pdf" >/dev/null || exit 1
+	docs+=("p$n:$n")
+done
+"$MKPDF" --pages 20 --image-pages 5 --image-size 2000 "$dir/img20.pdf" >/dev/null || exit 1
+docs+=("img20:20")
+
+echo "memsafe-worker against $("$PDFTOTEXT" -v 2>&1 | head -n 1), $REPS runs each (medians)"
+echo "worker: ${BENCH_WORKER_ENV:+$BENCH_WORKER_ENV }$MEMSAFE_WORKER extract ${user_args[*]} --scratch-fd 3"
+echo "host: $(nproc) CPUs, $(uname -r), $(awk '/MemTotal/ { printf "%.0f MB", $2 / 1024 }' /proc/meminfo)"
+echo
+printf '%-8s %6s %9s | %9s %9s %9s %8s %7s | %9s %9s %9s %8s %7s | %6s %6s %6s | %s\n' \
+	document pages size_MB w_wall_s w_cpu_s w_pages/s w_rss_MB w_cg_MB p_wall_s p_cpu_s \
+	p_pages/s p_rss_MB p_cg_MB thru cpu rss "text match"
+
+for d in "${docs[@]}"; do
+	name=${d%%:*} pages=${d#*:} pdf="$dir/${d%%:*}.pdf"
+	: >"$dir/w" && : >"$dir/p"
+	for _ in $(seq "$REPS"); do
+		if run_worker "$pdf"; then cat "$dir/t" >>"$dir/w"; else
+			echo "bench: the worker failed on $name" >&2; failed=1; fi
+		if run_pdftotext "$pdf"; then cat "$dir/t" >>"$dir/p"; else
+			echo "bench: pdftotext failed on $name" >&2; failed=1; fi
+	done
+	# Text: the worker without chunk overlap, so its chunks join up to
+	# the text, against pdftotext's.
+	rm -f "$dir/scratch"
+	"$MEMSAFE_WORKER" extract "${user_args[@]}" --scratch-fd 3 --chunk-overlap 0 \
+		<"$pdf" 3<>"$dir/scratch" | "$FRAMECAT" --text >"$dir/w.txt"
+	"$PDFTOTEXT" "$pdf" "$dir/p.txt"
+	if cmp=$("$TEXTCMP" --min 99 "$dir/p.txt" "$dir/w.txt"); then match=${cmp##* }; else
+		match="${cmp##* } BELOW 99%"; failed=1; fi
+
+	rm -f "$dir/scratch"
+	w_cg=$(cg_run sh -c 'f=$1 s=$2; shift 2; exec "$@" <"$f" 3<>"$s"' sh "$pdf" "$dir/scratch" \
+		"${worker_env[@]}" "$MEMSAFE_WORKER" extract "${user_args[@]}" --scratch-fd 3)
+	p_cg=$(cg_run "$PDFTOTEXT" "$pdf" -)
+
+	for t in w p; do
+		eval "${t}_rss=\$(awk '{ print \$1 / 1024 }' \"\$dir/$t\" | median)"
+		eval "${t}_wall=\$(awk '{ print \$2 }' \"\$dir/$t\" | median)"
+		eval "${t}_cpu=\$(awk '{ print \$3 + \$4 }' \"\$dir/$t\" | median)"
+	done
+	awk -v name="$name" -v pages="$pages" -v size="$(stat -c %s "$pdf")" \
+	    -v ww="$w_wall" -v wc="$w_cpu" -v wr="$w_rss" -v pw="$p_wall" -v pc="$p_cpu" \
+	    -v pr="$p_rss" -v tm="$match" -v wg="$w_cg" -v pg="$p_cg" \
+	    'function rate(s) { return s > 0 ? pages / s : 0 }
+	BEGIN {
+		printf "%-8s %6d %9.1f | %9.3f %9.3f %9.0f %8.1f %7s | %9.3f %9.3f %9.0f %8.1f %7s | %6.2f %6.2f %6.2f | %s\n",
+			name, pages, size / 1048576, ww, wc, rate(ww), wr, wg, pw, pc, rate(pw), pr, pg,
+			(ww > 0 ? pw / ww : 0), (wc > 0 ? pc / wc : 0), (pr > 0 ? wr / pr : 0), tm
+	}' | tee -a "$dir/table"
+done
+
+echo
+echo "thru = worker pages/s / pdftotext pages/s (wall clock); cpu = the same on"
+echo "user+system CPU time; rss = worker peak RSS / pdftotext peak RSS; cg_MB ="
+echo "peak of a fresh memory cgroup holding only that run (n/a: none could be made)."
+echo
+# The issue's targets, judged on the figures above.
+awk '
+	$1 ~ /^p[0-9]+$/ { n++; pg[n] = $2; wr[n] = $8; wg[n] = $9; pr[n] = $14; prg[n] = $15
+		thru[n] = $17; cpu[n] = $18; rss[n] = $19; name[n] = $1 }
+	END {
+		for (i = 1; i <= n; i++) if (pg[i] >= 100) {
+			printf "throughput >= 1.0x pdftotext on %-6s: %s (wall %.2fx, cpu %.2fx)\n",
+				name[i], (thru[i] >= 1.0 ? "met" : "MISSED"), thru[i], cpu[i]
+			if (pg[i] == 1000)
+				printf "worker peak RSS <= 0.3x pdftotext on p1000:  %s (%.2fx: %.1f MB against %.1f MB)\n",
+					(rss[i] <= 0.3 ? "met" : "MISSED"), rss[i], wr[i], pr[i]
+		}
+		if (n >= 2)
+			printf "peak RSS growth from %d to %d pages: worker +%.1f MB, pdftotext +%.1f MB (%s)\n",
+				pg[1], pg[n], wr[n] - wr[1], pr[n] - pr[1],
+				(wr[n] - wr[1] <= 1 ? "flat: met" : "not flat: MISSED")
+		if (n >= 2 && wg[1] != "n/a")
+			printf "cgroup peak from %d to %d pages: worker %.1f -> %.1f MB, pdftotext %.1f -> %.1f MB\n",
+				pg[1], pg[n], wg[1], wg[n], prg[1], prg[n]
+	}' "$dir/table"
+exit "$failed"
