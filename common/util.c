@@ -91,6 +91,12 @@ int write_file(const char *path, const char *value)
 
 int write_atomic(const char *dir, const char *name, const void *data, size_t len)
 {
+	return write_atomic_owned(dir, name, data, len, (uid_t)-1, (gid_t)-1, 0644);
+}
+
+int write_atomic_owned(const char *dir, const char *name, const void *data, size_t len,
+		       uid_t uid, gid_t gid, mode_t mode)
+{
 	char tmp[PATH_MAX], dst[PATH_MAX];
 	_cleanup_close_ int dfd = -1;
 	int fd, r;
@@ -98,10 +104,15 @@ int write_atomic(const char *dir, const char *name, const void *data, size_t len
 	if (snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name) >= (int)sizeof tmp ||
 	    snprintf(dst, sizeof dst, "%s/%s", dir, name) >= (int)sizeof dst)
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	unlink(tmp);   /* a stale one from a crash */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
 	r = write_full(fd, data, len);
+	if (r == 0 && uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
+		r = -errno;
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

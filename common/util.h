@@ -50,8 +50,13 @@ ssize_t read_small_fileat(int dirfd, const char *name, char *buf, size_t size);
 int write_fileat(int dirfd, const char *name, const char *value);
 int write_file(const char *path, const char *value);
 
-/* Write data to dir/name atomically: temp file, fsync, rename, fsync dir. */
+/* Write data to dir/name atomically: temp file, fsync, rename, fsync dir.
+ * The temp file is created O_EXCL|O_NOFOLLOW, never through anything a
+ * previous occupant of the name left there. */
 int write_atomic(const char *dir, const char *name, const void *data, size_t len);
+/* The same, the file then owned by uid:gid with mode (uid -1: unchanged). */
+int write_atomic_owned(const char *dir, const char *name, const void *data, size_t len,
+		       uid_t uid, gid_t gid, mode_t mode);
 
 /* mkdir -p with the given mode; existing directories are fine. */
 int mkdir_p(const char *path, mode_t mode);

@@ -35,7 +35,9 @@ static int write_json(const struct job *job, const char *name, yajl_gen g)
 	size_t len;
 
 	yajl_gen_get_buf(g, &buf, &len);
-	return write_atomic(job->dir, name, buf, len);
+	/* The submitter's to read, nobody else's; in a directory only the
+	 * daemon can write, so the user cannot plant links or FIFOs. */
+	return write_atomic_owned(job->dir, name, buf, len, job->uid, job->gid, 0600);
 }
 
 static int write_summary(const struct job *job, const struct config *cfg)

@@ -25,6 +25,7 @@ struct cgroup_root {
 	char *jobs;       /* where job-<id> directories are made */
 	char *pids_jobs;  /* hybrid: v1 pids jobs directory, or NULL */
 	char *pids_own;   /* hybrid: our v1 pids cgroup, or NULL */
+	size_t mount_len; /* length of the mount point prefix of own */
 	bool has_peak, has_kill, has_swap, has_oom_group, has_memsw;
 };
 
@@ -196,6 +197,7 @@ int cgroup_probe(const char *sys_root, const char *self_text,
 
 	if (fs_type(sys_root) == CGROUP2_SUPER_MAGIC && v2) {
 		root->mode = CGROUP_UNIFIED;
+		root->mount_len = strlen(sys_root);
 		root->own = path_join(sys_root, v2);
 		if (!root->own)
 			goto oom;
@@ -228,6 +230,7 @@ int cgroup_probe(const char *sys_root, const char *self_text,
 		goto oom;
 	if (mem && fs_type(memroot) == CGROUP_SUPER_MAGIC) {
 		root->mode = CGROUP_HYBRID;
+		root->mount_len = strlen(memroot);
 		root->own = path_join(memroot, mem);
 		if (!root->own)
 			goto oom;
@@ -656,6 +659,11 @@ bool cgroup_job_populated(const struct cgroup_job *job)
 const char *cgroup_job_path(const struct cgroup_job *job) { return job->path; }
 
 const char *cgroup_job_name(const struct cgroup_job *job) { return job->name; }
+
+const char *cgroup_job_kernel_path(const struct cgroup_job *job)
+{
+	return job->path + job->root->mount_len;
+}
 
 int cgroup_job_watch_fd(struct cgroup_job *job)
 {

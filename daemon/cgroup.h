@@ -75,8 +75,10 @@ int cgroup_job_kill(const struct cgroup_job *job);
 /* Whether any process is left in the cgroup. */
 bool cgroup_job_populated(const struct cgroup_job *job);
 const char *cgroup_job_path(const struct cgroup_job *job);
-/* The cgroup's name ("job-<id>"), as the kernel prints it in OOM lines. */
+/* The cgroup's name ("job-<id>"). */
 const char *cgroup_job_name(const struct cgroup_job *job);
+/* Its path as the kernel prints it in OOM lines ("/…/jobs/job-<id>"). */
+const char *cgroup_job_kernel_path(const struct cgroup_job *job);
 /* An fd (owned by the job) that becomes readable when its memory events
  * change: inotify IN_MODIFY on memory.events (v2), an eventfd registered
  * for memory.oom_control (v1). Negative errno if neither can be had. */

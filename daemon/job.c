@@ -274,8 +274,10 @@ static void job_sample(struct job *job, const struct sys_sample *sys, uint64_t n
 		job->psi_full_max = MAX(job->psi_full_max, full.avg10);
 	}
 	job->sys_psi_some_max = MAX(job->sys_psi_some_max, sys->psi_some_avg10);
-	if (!job->psi_trigger && row.psi_some_avg10 >= 100.0 * (double)job->jobs->cfg->psi_threshold_us /
-						   (double)job->jobs->cfg->psi_window_us)
+	/* Also in trigger mode: one trigger event missed must not leave a job
+	 * crawling at memory.high. */
+	if (row.psi_some_avg10 >= 100.0 * (double)job->jobs->cfg->psi_threshold_us /
+				  (double)job->jobs->cfg->psi_window_us)
 		job_maybe_lift_high(job, "its PSI avg10 is above the threshold");
 	job->peak_rss_sampled = MAX(job->peak_rss_sampled, row.rss);
 	job->last_rss = row.rss;
@@ -321,10 +323,18 @@ static struct job *newest_running(struct jobs *jobs)
 {
 	struct job *job, *best = NULL;
 
-	TAILQ_FOREACH(job, &jobs->all, all)
-		if (job->state == JOB_RUNNING && job->cg && !job->paused && !job->requeue &&
-		    (!best || job->started_mono > best->started_mono))
+	TAILQ_FOREACH(job, &jobs->all, all) {
+		if (job->state != JOB_RUNNING || !job->cg || job->paused || job->requeue)
+			continue;
+		/* A job pressed against its own cap makes the system PSI rise
+		 * too; freezing it frees nothing. Its cap deals with it. */
+		if (job->cgstats.current >= job->lim.memory_max / 10 * 9 ||
+		    (job->lim.memory_high && !job->high_lifted &&
+		     job->cgstats.current >= job->lim.memory_high / 20 * 19))
+			continue;
+		if (!best || job->started_mono > best->started_mono)
 			best = job;
+	}
 	return best;
 }
 
@@ -337,9 +347,13 @@ static void jobs_pressure(struct jobs *jobs, const char *why)
 	if (jobs->cfg->pressure_policy == POLICY_NONE || !(job = newest_running(jobs)))
 		return;
 	if (jobs->cfg->pressure_policy == POLICY_PAUSE) {
-		if (cgroup_job_freeze(job->cg, true) == 0) {
+		int r = cgroup_job_freeze(job->cg, true);
+		if (r == 0) {
 			job->paused = true;
 			job_action(job, "pause", why);
+		} else {
+			log_job(LOG_ERR, job->id, NULL, "pressure policy: cannot pause the job: %s",
+				strerror(-r));
 		}
 	} else {
 		job->requeue = true;
@@ -360,9 +374,13 @@ static void jobs_relax(struct jobs *jobs, const struct sys_sample *sys)
 	TAILQ_FOREACH(job, &jobs->all, all) {
 		if (job->state != JOB_RUNNING || !job->paused)
 			continue;
-		if (cgroup_job_freeze(job->cg, false) == 0) {
+		int r = cgroup_job_freeze(job->cg, false);
+		if (r == 0) {
 			job->paused = false;
 			job_action(job, "thaw", "pressure stayed low for hold_time");
+		} else {
+			log_job(LOG_ERR, job->id, NULL, "pressure policy: cannot thaw the job: %s",
+				strerror(-r));
 		}
 	}
 }
@@ -520,10 +538,11 @@ static void write_dmesg_excerpt(struct job *job)
 		job->id, job->cg ? cgroup_job_name(job->cg) : "-", (int)job->pid);
 	/* Kernel stamps are monotonic; a second of slack on either side. */
 	kmsg_excerpt(jobs->kmsg, f, job->started_mono > 1000 ? (job->started_mono - 1000) * 1000 : 0,
-		     (now_mono_ms() + 1000) * 1000, job->cg ? cgroup_job_name(job->cg) : NULL,
+		     (now_mono_ms() + 1000) * 1000, job->cg ? cgroup_job_kernel_path(job->cg) : NULL,
 		     job->pid);
 	fclose(f);
-	if (text && write_atomic(job->dir, "dmesg_excerpt.txt", text, len) < 0)
+	if (text && write_atomic_owned(job->dir, "dmesg_excerpt.txt", text, len, job->uid,
+					 job->gid, 0600) < 0)
 		log_job(LOG_ERR, job->id, NULL, "could not write dmesg_excerpt.txt");
 	free(text);
 }
@@ -1142,7 +1161,8 @@ static int job_start(struct job *job)
 	 * and artifacts that already say "running". A retry keeps what the
 	 * first attempt set up; a job resumed after a restart sets it up anew
 	 * and appends to its memory log. */
-	if (!job->memlog && (r = memlog_open(job->dir, job->n_attempts > 0, &job->memlog)) < 0)
+	if (!job->memlog && (r = memlog_open(job->dir, job->n_attempts > 0, job->uid, job->gid,
+					     &job->memlog)) < 0)
 		log_job(LOG_WARNING, job->id, NULL, "cannot write memory_log.csv: %s", strerror(-r));
 	if (!job->ev_events) {
 		r = cgroup_job_watch_fd(job->cg);
@@ -1403,8 +1423,10 @@ int jobs_submit(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gi
 		r = -ENOMEM;
 		goto internal;
 	}
-	/* Artifacts are the submitter's to read, and nobody else's. */
-	if (mkdir(job->dir, 0750) < 0 || (geteuid() == 0 && chown(job->dir, uid, gid) < 0)) {
+	/* The directory stays the daemon's (a user who owned it could swap
+	 * an artifact for a link or a FIFO); the files in it are the
+	 * submitter's, mode 0600. */
+	if (mkdir(job->dir, 0711) < 0 || chmod(job->dir, 0711) < 0) {
 		r = -errno;
 		rmdir(job->dir);
 		goto internal;
@@ -1471,6 +1493,23 @@ struct job *jobs_next(struct job *job)
 {
 	do
 		job = TAILQ_NEXT(job, all);
+	while (job && job->state == JOB_SPOOLING);
+	return job;
+}
+
+struct job *jobs_last(struct jobs *jobs)
+{
+	struct job *job = TAILQ_LAST(&jobs->all, job_list);
+
+	while (job && job->state == JOB_SPOOLING)
+		job = TAILQ_PREV(job, job_list, all);
+	return job;
+}
+
+struct job *jobs_prev(struct job *job)
+{
+	do
+		job = TAILQ_PREV(job, job_list, all);
 	while (job && job->state == JOB_SPOOLING);
 	return job;
 }

@@ -192,6 +192,8 @@ int jobs_submit(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gi
 struct job *jobs_find(struct jobs *jobs, uint64_t id);
 struct job *jobs_first(struct jobs *jobs);
 struct job *jobs_next(struct job *job);
+struct job *jobs_last(struct jobs *jobs);
+struct job *jobs_prev(struct job *job);
 /* Cancel a queued or running job. */
 int job_cancel(struct job *job);
 /* Stop every running job (daemon shutdown): they end as interrupted. */

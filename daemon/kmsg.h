@@ -34,7 +34,8 @@ struct kmsg *kmsg_free(struct kmsg *k);
  * printed while killing a worker are in before the excerpt is cut). */
 void kmsg_drain(struct kmsg *k);
 /* Write the kept lines between from and to (monotonic µs) that concern
- * the job (its cgroup name, its worker pid) or the GPU driver to f.
+ * the job (its cgroup path as the kernel prints it, its worker pid) or the
+ * GPU driver to f.
  * Returns how many were written, or -1 when kmsg is unavailable, in which
  * case a line saying why is written instead. */
 int kmsg_excerpt(struct kmsg *k, FILE *f, uint64_t from_usec, uint64_t to_usec,

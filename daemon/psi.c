@@ -12,6 +12,9 @@
 #include "psi.h"
 #include "util.h"
 
+/* How often the trigger epoll is asked for events. */
+#define PSI_POLL_MS 100
+
 struct psi_watch {
 	int epfd;
 	struct event *ev;
@@ -53,8 +56,15 @@ int psi_watch_new(struct event_base *base, struct psi_watch **ret)
 		free(w);
 		return r;
 	}
-	w->ev = event_new(base, w->epfd, EV_READ | EV_PERSIST, epoll_cb, w);
-	if (!w->ev || event_add(w->ev, NULL) < 0) {
+	/* The epoll fd is asked from a timer, never watched for EV_READ by
+	 * libevent's own epoll: a PSI trigger's poll() clears its event
+	 * (psi_trigger_poll's cmpxchg), so when the outer epoll checks the
+	 * inner one for readiness the event is consumed there and our
+	 * epoll_wait then finds nothing. Seen on Debian's 6.1 in the VM:
+	 * the outer epoll woke, the inner returned 0 events, every time. */
+	w->ev = event_new(base, -1, EV_PERSIST, epoll_cb, w);
+	struct timeval tv = { 0, PSI_POLL_MS * 1000 };
+	if (!w->ev || event_add(w->ev, &tv) < 0) {
 		psi_watch_free(w);
 		return -ENOMEM;
 	}

@@ -1,7 +1,8 @@
 /* PSI triggers (Documentation/accounting/psi.rst): write "some <stall µs>
  * <window µs>" to a pressure file and wait for POLLPRI. libevent 2.1 has
- * no EV_PRI, so every trigger fd sits in one epoll fd (EPOLLPRI) and
- * libevent watches that for EV_READ. */
+ * no EV_PRI, so every trigger fd sits in one epoll fd (EPOLLPRI), which a
+ * 100 ms timer asks for events. (Watching that epoll fd from libevent's
+ * own epoll loses the events: polling a trigger clears it.) */
 #ifndef MEMSAFE_PSI_H
 #define MEMSAFE_PSI_H
 

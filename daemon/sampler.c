@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sampler.h"
 #include "util.h"
@@ -127,7 +128,7 @@ struct memlog {
 	uint64_t rows, last_flush_ms;
 };
 
-int memlog_open(const char *dir, bool append, struct memlog **ret)
+int memlog_open(const char *dir, bool append, uid_t uid, gid_t gid, struct memlog **ret)
 {
 	char path[PATH_MAX];
 	struct memlog *ml = calloc(1, sizeof *ml);
@@ -135,7 +136,18 @@ int memlog_open(const char *dir, bool append, struct memlog **ret)
 	if (!ml)
 		return -ENOMEM;
 	snprintf(path, sizeof path, "%s/memory_log.csv", dir);
-	ml->fd = open(path, O_WRONLY | O_CREAT | (append ? 0 : O_TRUNC) | O_APPEND | O_CLOEXEC, 0644);
+	ml->fd = open(path, O_WRONLY | O_CREAT | (append ? 0 : O_TRUNC) | O_APPEND | O_NOFOLLOW |
+		      O_NONBLOCK | O_CLOEXEC, 0600);
+	if (ml->fd >= 0) {
+		struct stat st;
+		/* Only ever a regular file (a FIFO here would block the daemon). */
+		if (fstat(ml->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    (uid != (uid_t)-1 && fchown(ml->fd, uid, gid) < 0)) {
+			close(ml->fd);
+			ml->fd = -1;
+			errno = EINVAL;
+		}
+	}
 	ml->cap = 16384;
 	ml->buf = malloc(ml->cap);
 	if (ml->fd < 0 || !ml->buf) {

@@ -46,7 +46,7 @@ struct memlog_row {
 	"psi_some_avg10,psi_full_avg10,mem_available_mb,page,batch_id,sys_psi_some_avg10\n"
 
 /* Open dir/memory_log.csv, anew or (a resumed job) appending. */
-int memlog_open(const char *dir, bool append, struct memlog **ret);
+int memlog_open(const char *dir, bool append, uid_t uid, gid_t gid, struct memlog **ret);
 /* Append a row to the buffer; flushes when a second has passed. */
 int memlog_add(struct memlog *ml, const struct memlog_row *row, uint64_t now_mono_ms);
 /* Write the buffer out (whole lines only) and optionally fsync. */

@@ -41,6 +41,7 @@ struct server {
 	const struct config *cfg;
 	int fd;
 	bool activated;
+	bool stopped;       /* server_stop_accepting: never accept again */
 	struct event *ev_accept, *ev_backoff;
 	TAILQ_HEAD(, conn) conns;
 	unsigned nconns;
@@ -115,7 +116,7 @@ static void conn_close(struct conn *c)
 	/* Our own callback may be running: free after it returns. */
 	if (event_base_once(srv->base, -1, EV_TIMEOUT, conn_free_cb, c, &zero) < 0)
 		conn_free_cb(-1, 0, c);
-	if (srv->ev_accept && !event_pending(srv->ev_accept, EV_READ, NULL) &&
+	if (srv->ev_accept && !srv->stopped && !event_pending(srv->ev_accept, EV_READ, NULL) &&
 	    !event_pending(srv->ev_backoff, EV_TIMEOUT, NULL) && srv->fd >= 0)
 		event_add(srv->ev_accept, NULL);
 }
@@ -161,6 +162,66 @@ static struct job *conn_job(struct conn *c, uint64_t id)
 	return job;
 }
 
+/* The jobs the peer may see, newest first until the reply would not fit
+ * in one message, then sent oldest first; "omitted" counts the older ones
+ * left out (status still answers for each of them). */
+static void reply_list(struct conn *c)
+{
+	enum { BUDGET = PROTOCOL_MAX_MSG - 1024 };
+	struct job *job;
+	char **parts = NULL, *out, hdr[96];
+	size_t n = 0, cap = 0, total = 0, omitted = 0;
+
+	for (job = jobs_last(c->srv->jobs); job; job = jobs_prev(job)) {
+		_cleanup_json_gen_ yajl_gen g = NULL;
+		char *s;
+		size_t len;
+
+		if (!conn_may_see(c, job))
+			continue;
+		if (total >= BUDGET) {
+			omitted++;
+			continue;
+		}
+		g = json_gen_new(false);
+		job_to_json(job, g);
+		s = json_gen_dup(g, &len);
+		if (!s || total + len + 1 > BUDGET) {
+			free(s);
+			total = BUDGET;
+			omitted++;
+			continue;
+		}
+		if (n == cap) {
+			char **p = realloc(parts, (cap = cap ? cap * 2 : 64) * sizeof *parts);
+			if (!p) {
+				free(s);
+				break;
+			}
+			parts = p;
+		}
+		parts[n++] = s;
+		total += len + 1;
+	}
+	snprintf(hdr, sizeof hdr, "{\"v\":%d,\"ok\":true,\"omitted\":%zu,\"jobs\":[",
+		 PROTOCOL_VERSION, omitted);
+	out = malloc(strlen(hdr) + total + 3);
+	if (out) {
+		char *p = stpcpy(out, hdr);
+		for (size_t i = n; i-- > 0;) {
+			p = stpcpy(p, parts[i]);
+			if (i)
+				*p++ = ',';
+		}
+		strcpy(p, "]}");
+		conn_send(c, out);
+		free(out);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(parts[i]);
+	free(parts);
+}
+
 static void handle(struct conn *c, const struct request *rq, int fd)
 {
 	struct server *srv = c->srv;
@@ -183,17 +244,9 @@ static void handle(struct conn *c, const struct request *rq, int fd)
 		if ((job = conn_job(c, rq->id)))
 			reply_job(c, job);
 		break;
-	case OP_LIST: {
-		yajl_gen g = reply_begin();
-		json_key(g, "jobs");
-		yajl_gen_array_open(g);
-		for (job = jobs_first(srv->jobs); job; job = jobs_next(job))
-			if (conn_may_see(c, job))
-				job_to_json(job, g);
-		yajl_gen_array_close(g);
-		reply_end(c, g);
+	case OP_LIST:
+		reply_list(c);
 		break;
-	}
 	case OP_CANCEL:
 		if (!(job = conn_job(c, rq->id)))
 			break;
@@ -326,7 +379,7 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 
-	if (srv->fd >= 0)
+	if (srv->fd >= 0 && !srv->stopped)
 		event_add(srv->ev_accept, NULL);
 }
 
@@ -367,6 +420,10 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if (reply)
 			(void)!send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 		free(reply);
+		/* Closing with the client's request unread would reset the
+		 * connection and discard our reply on its side: drain first. */
+		while (recv(fd, srv->buf, sizeof srv->buf, MSG_DONTWAIT) > 0)
+			;
 		close(fd);
 		return;
 	}
@@ -495,6 +552,7 @@ int server_new(struct event_base *base, struct jobs *jobs, const struct config *
 
 void server_stop_accepting(struct server *srv)
 {
+	srv->stopped = true;
 	event_del(srv->ev_accept);
 	event_del(srv->ev_backoff);
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "protocol.h"
 #include "state.h"
 #include "util.h"
 
@@ -75,7 +76,8 @@ int state_save(const struct job *job)
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
 	yajl_gen_get_buf(g, &buf, &len);
-	return write_atomic(job->dir, "job.json", buf, len);
+	/* The daemon's own record: root's, 0600, never the submitter's. */
+	return write_atomic_owned(job->dir, "job.json", buf, len, (uid_t)-1, (gid_t)-1, 0600);
 }
 
 static uint64_t u64(yajl_val v, const char *key)
@@ -133,6 +135,10 @@ int state_load(const char *dir, struct job *job)
 	str(v, "name", job->name, sizeof job->name);
 	str(v, "kb", job->kb, sizeof job->kb);
 	str(v, "sink", job->sink, sizeof job->sink);
+	/* Trust nothing read back: a kb name becomes a path. */
+	if (!protocol_kb_valid(job->kb) || (strcmp(job->sink, "mock") && strcmp(job->sink, "jsonl") &&
+					    strcmp(job->sink, "exec")))
+		return -EINVAL;
 	{
 		int64_t p = 0;
 		json_get_i64(v, "priority", &p);

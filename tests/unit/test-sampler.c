@@ -83,7 +83,7 @@ static void test_memlog(void)
 				  .batch_id = 2, .sys_psi_some_avg10 = 1.25 };
 
 	ok(mkdtemp(dir) != NULL, "memlog: temp dir");
-	ok(memlog_open(dir, false, &ml) == 0, "memlog: opens");
+	ok(memlog_open(dir, false, (uid_t)-1, (gid_t)-1, &ml) == 0, "memlog: opens");
 	ok(memlog_add(ml, &row, now_mono_ms()) == 0, "memlog: a row buffers");
 	snprintf(p, sizeof p, "%s/memory_log.csv", dir);
 	read_small_file(p, buf, sizeof buf);
