@@ -90,12 +90,25 @@ int client_call(struct client *c, const char *req, int fd, yajl_val *ret,
 		memcpy(CMSG_DATA(h), &fd, sizeof fd);
 	}
 	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0) {
-		snprintf(err, errsz, "sending to memsafed failed: %s", strerror(errno));
-		return -errno;
+		int e = errno;
+		/* A daemon at a limit answers at accept and closes: its reply
+		 * is waiting even though the send failed. */
+		n = recv(c->fd, c->buf, sizeof c->buf - 1, MSG_DONTWAIT);
+		if (n > 0)
+			return json_parse(c->buf, (size_t)n, ret, err, errsz);
+		snprintf(err, errsz, "sending to memsafed failed: %s", strerror(e));
+		return -e;
 	}
+	/* MSG_TRUNC: learn the real length of a reply too big for us. */
 	do
-		n = recv(c->fd, c->buf, sizeof c->buf - 1, 0);
+		n = recv(c->fd, c->buf, sizeof c->buf - 1, MSG_TRUNC);
 	while (n < 0 && errno == EINTR);
+	if (n > (ssize_t)sizeof c->buf - 1) {
+		snprintf(err, errsz, "memsafed's reply (%zd bytes) is larger than a message may "
+			 "be (%d bytes); for `list`, memsafed knows too many jobs to describe "
+			 "in one reply", n, PROTOCOL_MAX_MSG);
+		return -EMSGSIZE;
+	}
 	if (n <= 0) {
 		snprintf(err, errsz, "memsafed closed the connection without replying%s%s",
 			 n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
