@@ -80,10 +80,10 @@ static char *metadata(const struct bundle_job *jobs, size_t njobs, yajl_val ping
 	json_kstr(g, "created_at", now);
 	json_kstr(g, "memsafectl_version", PACKAGE_VERSION);
 	json_key(g, "host");
-	sysinfo_host_json(g);
+	hostinfo_json(g);
 	json_key(g, "cgroup");
 	yajl_gen_map_open(g);
-	json_kstr(g, "mode", sysinfo_cgroup_mode_name(sysinfo_cgroup_mode()));
+	json_kstr(g, "mode", hostinfo_cgroup_mode_name(hostinfo_cgroup_mode()));
 	yajl_gen_map_close(g);
 	json_key(g, "memsafed");
 	yajl_gen_map_open(g);

@@ -27,7 +27,7 @@ struct ctx {
 	struct doctor_report *rep;
 	struct config cfg;
 	bool cfg_ok;
-	enum sysinfo_cgroup_mode mode;
+	enum hostinfo_cgroup_mode mode;
 	pid_t daemon_pid;          /* from ping; 0 when not reachable */
 	const struct doctor_opts *o;
 };
@@ -134,22 +134,22 @@ static void check_cgroup_mode(struct ctx *x)
 	struct doctor_check *c;
 
 	switch (x->mode) {
-	case SYSINFO_CGROUP_UNIFIED:
+	case HOSTINFO_CGROUP_UNIFIED:
 		add(x, "cgroup_mode", "cgroup mode", DOCTOR_OK,
 		    "unified: cgroup v2 at /sys/fs/cgroup (statfs CGROUP2_SUPER_MAGIC)");
 		break;
-	case SYSINFO_CGROUP_HYBRID:
+	case HOSTINFO_CGROUP_HYBRID:
 		add(x, "cgroup_mode", "cgroup mode", DOCTOR_OK,
 		    "hybrid: v1 controllers under /sys/fs/cgroup (tmpfs), cgroup v2 at "
 		    "/sys/fs/cgroup/unified; memsafed limits memory with v1 and reads events "
 		    "and PSI where v2 offers them");
 		break;
-	case SYSINFO_CGROUP_LEGACY:
+	case HOSTINFO_CGROUP_LEGACY:
 		c = add(x, "cgroup_mode", "cgroup mode", DOCTOR_WARN,
 			"legacy: cgroup v1 only; memory limits work, per-job PSI does not");
 		fix(c, "boot with systemd.unified_cgroup_hierarchy=1 for cgroup v2");
 		break;
-	case SYSINFO_CGROUP_NONE:
+	case HOSTINFO_CGROUP_NONE:
 		c = add(x, "cgroup_mode", "cgroup mode", DOCTOR_FAIL,
 			"no cgroup filesystem at /sys/fs/cgroup: memsafed cannot limit memory "
 			"and refuses to start");
@@ -162,7 +162,7 @@ static void check_memory_controller(struct ctx *x)
 {
 	struct doctor_check *c;
 
-	if (x->mode == SYSINFO_CGROUP_UNIFIED) {
+	if (x->mode == HOSTINFO_CGROUP_UNIFIED) {
 		if (file_has("/sys/fs/cgroup/cgroup.controllers", "memory")) {
 			add(x, "memory_controller", "memory controller", DOCTOR_OK,
 			    "enabled in /sys/fs/cgroup/cgroup.controllers");
@@ -172,7 +172,7 @@ static void check_memory_controller(struct ctx *x)
 			fix(c, "boot without cgroup_disable=memory (and with cgroup_enable=memory "
 			    "where the kernel needs it)");
 		}
-	} else if (x->mode != SYSINFO_CGROUP_NONE) {
+	} else if (x->mode != HOSTINFO_CGROUP_NONE) {
 		if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
 			add(x, "memory_controller", "memory controller", DOCTOR_OK,
 			    "cgroup v1 memory controller mounted at /sys/fs/cgroup/memory");
@@ -207,12 +207,12 @@ static void check_delegation(struct ctx *x)
 	char cg[2048], path[4096], unit[512];
 	struct doctor_check *c;
 
-	if (x->mode == SYSINFO_CGROUP_NONE) {
+	if (x->mode == HOSTINFO_CGROUP_NONE) {
 		c = add(x, "delegation", "delegation", DOCTOR_FAIL, "no cgroup hierarchy");
 		fix(c, "see the cgroup mode check");
 		return;
 	}
-	if (x->daemon_pid && x->mode == SYSINFO_CGROUP_UNIFIED &&
+	if (x->daemon_pid && x->mode == HOSTINFO_CGROUP_UNIFIED &&
 	    proc_cgroup(x->daemon_pid, false, cg, sizeof cg)) {
 		size_t n = strlen(cg);
 		if (n >= 11 && strcmp(cg + n - 11, "/supervisor") == 0)
@@ -230,7 +230,7 @@ static void check_delegation(struct ctx *x)
 		}
 		return;
 	}
-	if (x->daemon_pid && x->mode != SYSINFO_CGROUP_UNIFIED &&
+	if (x->daemon_pid && x->mode != HOSTINFO_CGROUP_UNIFIED &&
 	    proc_cgroup(x->daemon_pid, true, cg, sizeof cg)) {
 		snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s/memsafed-%d",
 			 strcmp(cg, "/") ? cg : "", (int)x->daemon_pid);
@@ -345,7 +345,7 @@ static void check_swap(struct ctx *x)
 		fix(c, "set swap_max = 0 in [job]");
 		return;
 	}
-	if (x->mode != SYSINFO_CGROUP_UNIFIED &&
+	if (x->mode != HOSTINFO_CGROUP_UNIFIED &&
 	    access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) < 0) {
 		c = add(x, "swap", "swap", DOCTOR_WARN, "%.0f MB of swap but no swap accounting "
 			"(memory.memsw.* is missing): swap_max = 0 cannot be enforced on cgroup "
@@ -537,7 +537,7 @@ void doctor_run(const struct doctor_opts *o, struct doctor_report *rep)
 		ping = NULL;
 	else if (ctl_reply_ok(ping))
 		x.daemon_pid = (pid_t)ctl_juint(ping, "pid");
-	x.mode = sysinfo_cgroup_mode();
+	x.mode = hostinfo_cgroup_mode();
 
 	check_config(&x);
 	check_cgroup_mode(&x);

@@ -10,22 +10,7 @@
 #include <sys/types.h>
 #include <yajl/yajl_gen.h>
 
-enum sysinfo_cgroup_mode {
-	SYSINFO_CGROUP_UNIFIED,  /* cgroup v2 at /sys/fs/cgroup */
-	SYSINFO_CGROUP_HYBRID,   /* v1 controllers, v2 at /sys/fs/cgroup/unified */
-	SYSINFO_CGROUP_LEGACY,   /* v1 only */
-	SYSINFO_CGROUP_NONE,     /* no cgroup filesystem found */
-};
-
-/* statfs(2) on /sys/fs/cgroup and /sys/fs/cgroup/unified. */
-enum sysinfo_cgroup_mode sysinfo_cgroup_mode(void);
-const char *sysinfo_cgroup_mode_name(enum sysinfo_cgroup_mode m);
-
-/* A JSON object: os, kernel, kernel_version, machine, hostname, cpu,
- * cpus, mem_total_kb, mem_available_kb, swap_total_kb, cgroup_mode, gpus
- * [{card, driver, driver_version, vendor, device, product_name,
- * vendor_name, model (from pci.ids when installed), pci_id}]. */
-void sysinfo_host_json(yajl_gen g);
+#include "hostinfo.h"
 
 /* The memsafed binary and the arguments that select its configuration
  * (--config, --state-dir, --socket, made absolute), taken from the

@@ -253,7 +253,7 @@ static int write_container_manifest(const struct job *job, const struct config *
 	json_kstr(g, "kernel_log", kmsg_status);
 	json_kstr(g, "configuration", conf);
 	json_key(g, "host");
-	hostinfo_json(g, "/proc", "/sys");
+	hostinfo_json(g);
 	yajl_gen_map_close(g);
 	return write_json(job, "container_manifest.json", g);
 }
