@@ -278,14 +278,14 @@ struct cgroup_root *cgroup_root_free(struct cgroup_root *root)
 {
 	if (!root)
 		return NULL;
-	free(root->own);
-	free(root->jobs);
 	/* Our instance directory goes with us (hybrid); jobs/ stays (v2). */
-	if (root->mode == CGROUP_HYBRID) {
+	if (root->mode == CGROUP_HYBRID && root->jobs) {
 		rmdir(root->jobs);
 		if (root->pids_jobs)
 			rmdir(root->pids_jobs);
 	}
+	free(root->own);
+	free(root->jobs);
 	free(root->pids_jobs);
 	free(root->pids_own);
 	free(root);

@@ -45,6 +45,7 @@ struct jobs {
 	char *jobs_dir, *spool_dir;
 	uint64_t next_id;
 	unsigned running, queued, ended;
+	bool draining;               /* stopping: start nothing new */
 	struct kmsg *kmsg;
 	struct event *ev_sample;
 	struct psi_watch *psi;
@@ -807,9 +808,9 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 	snprintf(op, sizeof op, "batch %" PRIu64, rec->id);
 	log_memory(job->id, op, rec->rss_mb);
 	if (rec->rss_mb * 1048576.0 > (double)job->jobs->cfg->memory_warn)
-		log_job(LOG_WARNING, job->id, NULL,
-			"[MEMORY] warning: worker RSS %.2f MB is above memory_warn (%.0f MB)",
-			rec->rss_mb, (double)job->jobs->cfg->memory_warn / 1048576.0);
+		log_event(LOG_WARNING, job->id, "memory_warn",
+			  "[MEMORY] warning: worker RSS %.2f MB is above memory_warn (%.0f MB)",
+			  rec->rss_mb, (double)job->jobs->cfg->memory_warn / 1048576.0);
 	batch_rec_add(job, rec);
 	/* Evidence survives a daemon crash, at most a second old: rewriting
 	 * on every batch would cost O(batches²) for long documents. What a
@@ -1243,7 +1244,7 @@ static void jobs_schedule(struct jobs *jobs)
 {
 	struct job *job;
 
-	while (jobs->running < jobs->cfg->max_concurrent &&
+	while (!jobs->draining && jobs->running < jobs->cfg->max_concurrent &&
 	       (job = TAILQ_FIRST(&jobs->queue))) {
 		if (!job_admissible(jobs, job)) {
 			if (!job->waiting_logged)
@@ -1533,6 +1534,11 @@ int job_cancel(struct job *job)
 	default:
 		return -EALREADY;
 	}
+}
+
+void jobs_drain(struct jobs *jobs)
+{
+	jobs->draining = true;
 }
 
 void jobs_interrupt_all(struct jobs *jobs)

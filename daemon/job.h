@@ -196,6 +196,9 @@ struct job *jobs_last(struct jobs *jobs);
 struct job *jobs_prev(struct job *job);
 /* Cancel a queued or running job. */
 int job_cancel(struct job *job);
+/* Shutdown has begun: queued jobs stay queued (on disk, for the next
+ * start); running ones may finish. */
+void jobs_drain(struct jobs *jobs);
 /* Stop every running job (daemon shutdown): they end as interrupted. */
 void jobs_interrupt_all(struct jobs *jobs);
 unsigned jobs_running(const struct jobs *jobs);
