@@ -112,6 +112,17 @@ static const struct {
 	{ SCMP_SYS(ioctl), ENOTTY },
 };
 
+/* ASan/UBSan builds (./configure --enable-sanitizers, for the test suite
+ * only): the sanitizer runtime itself calls these while reporting. Never
+ * part of a production filter. */
+#ifdef SANITIZER_BUILD
+static const int sanitizer_allow[] = {
+	SCMP_SYS(prctl), SCMP_SYS(sigaltstack), SCMP_SYS(getrlimit), SCMP_SYS(prlimit64),
+	SCMP_SYS(sched_getaffinity), SCMP_SYS(readlink), SCMP_SYS(mincore), SCMP_SYS(getppid),
+	SCMP_SYS(uname), SCMP_SYS(getrusage), SCMP_SYS(sched_yield), SCMP_SYS(nanosleep),
+};
+#endif
+
 static int load_seccomp(char *err, size_t errsz)
 {
 	static const int fcntl_ok[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL };
@@ -122,6 +133,10 @@ static int load_seccomp(char *err, size_t errsz)
 		return FAIL(err, errsz, "seccomp_init failed");
 	for (size_t i = 0; i < ARRAY_SIZE(allow) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allow[i], 0);
+#ifdef SANITIZER_BUILD
+	for (size_t i = 0; i < ARRAY_SIZE(sanitizer_allow) && r == 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sanitizer_allow[i], 0);
+#endif
 	for (size_t i = 0; i < ARRAY_SIZE(refuse) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(refuse[i].err), refuse[i].nr, 0);
 	/* Memory may be mapped, never executable: no new code. */

@@ -16,6 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Built with AddressSanitizer (./configure --enable-sanitizers)? */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_BUILD 1
+#endif
+#endif
+
 struct sandbox_opts {
 	const char *user;         /* drop to this user (required when root) */
 	uint64_t max_file_size;   /* RLIMIT_FSIZE for the scratch file */
