@@ -1734,7 +1734,8 @@ static void jobs_recover(struct jobs *jobs)
 		ids[n++] = id;
 	}
 	closedir(d);
-	qsort(ids, n, sizeof *ids, cmp_u64);
+	if (n)
+		qsort(ids, n, sizeof *ids, cmp_u64);
 	/* Only the newest JOBS_KEEP_ENDED are kept; the queue is whole. */
 	for (size_t i = 0; i < n; i++)
 		recover_job(jobs, ids[i]);
