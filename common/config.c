@@ -61,6 +61,9 @@ enum key_id {
 	K_MAX_QUEUED_PER_USER,
 	K_MAX_CONNECTIONS,
 	K_MAX_CONNECTIONS_PER_USER,
+	K_MAX_BYTES_CEILING,
+	K_MAX_SPOOL,
+	K_MAX_SPOOL_PER_USER,
 
 	K_MEMORY_MAX,
 	K_MEMORY_HIGH_RATIO,
@@ -133,6 +136,12 @@ static const struct key_def keys[K_COUNT] = {
 	KEY(K_MAX_QUEUED_PER_USER, "limits", "max_queued_per_user", T_UINT, max_queued_per_user, 1, 100000),
 	KEY(K_MAX_CONNECTIONS, "limits", "max_connections", T_UINT, max_connections, 1, 65536),
 	KEY(K_MAX_CONNECTIONS_PER_USER, "limits", "max_connections_per_user", T_UINT, max_connections_per_user, 1, 65536),
+	/* The daemon buffers a worker's batch frame outside every job
+	 * cgroup: up to 6 times max_bytes (JSON escapes), so the ceiling is
+	 * bounded here. */
+	KEY(K_MAX_BYTES_CEILING, "limits", "max_bytes_ceiling", T_SIZE, max_bytes_ceiling, 1024, 64 * MB_),
+	KEY(K_MAX_SPOOL, "limits", "max_spool", T_SIZE, max_spool, MB_, UINT64_MAX),
+	KEY(K_MAX_SPOOL_PER_USER, "limits", "max_spool_per_user", T_SIZE, max_spool_per_user, MB_, UINT64_MAX),
 
 	KEY(K_MEMORY_MAX, "job", "memory_max", T_SIZE, memory_max, 4 * MB_, UINT64_MAX),
 	DKEY(K_MEMORY_HIGH_RATIO, "job", "memory_high_ratio", memory_high_ratio, 1.0),
@@ -255,6 +264,9 @@ void config_init(struct config *cfg)
 		.max_queued_per_user = 64,
 		.max_connections = 128,
 		.max_connections_per_user = 16,
+		.max_bytes_ceiling = 16 * MB_,
+		.max_spool = 8 * GB_,
+		.max_spool_per_user = 2 * GB_,
 
 		.memory_max = 6 * GB_,
 		.memory_high_ratio = 0.9,
@@ -1183,6 +1195,20 @@ static int check_merged(struct loader *l, const char *path, const struct config 
 				   "[limits] max_connections_per_user (%u) exceeds [limits] "
 				   "max_connections (%u)", c->max_connections_per_user,
 				   c->max_connections);
+	if (c->max_bytes > c->max_bytes_ceiling) {
+		format_size(c->max_bytes, a, sizeof a);
+		format_size(c->max_bytes_ceiling, b, sizeof b);
+		return cross_error(l, path, K_MAX_BYTES, K_MAX_BYTES_CEILING,
+				   "[job] max_bytes (%s) exceeds [limits] max_bytes_ceiling (%s); "
+				   "lower max_bytes or raise the ceiling", a, b);
+	}
+	if (c->max_spool_per_user > c->max_spool) {
+		format_size(c->max_spool_per_user, a, sizeof a);
+		format_size(c->max_spool, b, sizeof b);
+		return cross_error(l, path, K_MAX_SPOOL_PER_USER, K_MAX_SPOOL,
+				   "[limits] max_spool_per_user (%s) exceeds [limits] max_spool (%s)",
+				   a, b);
+	}
 	if (c->psi_threshold_us > c->psi_window_us) {
 		format_duration(c->psi_threshold_us / 1000, a, sizeof a);
 		format_duration(c->psi_window_us / 1000, b, sizeof b);

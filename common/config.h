@@ -36,6 +36,9 @@ struct config {
 	unsigned max_queued_per_user;
 	unsigned max_connections;
 	unsigned max_connections_per_user;
+	uint64_t max_bytes_ceiling;  /* largest max_bytes a job may ask for */
+	uint64_t max_spool;          /* spooled documents not yet ended, in all */
+	uint64_t max_spool_per_user; /* the same, per submitting user */
 
 	/* [job]: per-job defaults, overridable by the submitter within ceilings */
 	uint64_t memory_max;      /* bytes */

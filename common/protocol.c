@@ -145,7 +145,14 @@ int protocol_parse_request(const char *buf, size_t len, struct request *ret,
 			break;
 	if (i == sizeof op_names / sizeof op_names[0]) {
 		*ret_code = ERR_UNKNOWN_OP;
-		snprintf(msg, msgsz, "unknown op \"%.40s\"", op);
+		size_t n = strlen(op);
+
+		/* At most 40 bytes of it, never half a UTF-8 character. */
+		if (n > 40)
+			for (n = 40; (op[n] & 0xc0) == 0x80; n--)
+				;
+		snprintf(msg, msgsz, "unknown op \"%.*s%s\"", (int)n, op,
+			 op[n] ? "…" : "");
 		return -EINVAL;
 	}
 	rq.op = (enum protocol_op)i;

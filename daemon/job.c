@@ -23,6 +23,7 @@
 #include "sampler.h"
 #include "state.h"
 #include "sink.h"
+#include "size.h"
 #include "spawn.h"
 #include "spool.h"
 #include "util.h"
@@ -173,6 +174,75 @@ static void job_free_later(struct job *job)
 static void spool_path(const struct job *job, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s/%" PRIu64 ".doc", job->jobs->spool_dir, job->id);
+}
+
+/* The largest worker frame the daemon buffers for a job: a batch of
+ * max_bytes of text, every byte of it possibly a 6-byte JSON escape, and
+ * room for the batch's other members. max_bytes is at most
+ * max_bytes_ceiling (64 MiB at most), so this cannot overflow. */
+static size_t frame_cap(uint64_t max_bytes)
+{
+	return (size_t)(6 * max_bytes + 65536);
+}
+
+/* Spool bytes held by jobs that have not ended, in all or (uid != -1) by
+ * one user. A document still being spooled counts at its cap, so that
+ * submissions spooling side by side can never overrun the limits. */
+static uint64_t spool_held(const struct jobs *jobs, uid_t uid)
+{
+	const struct job *job;
+	uint64_t n = 0;
+
+	TAILQ_FOREACH(job, &jobs->all, all)
+		if (job->spool_fd >= 0 && (uid == (uid_t)-1 || job->uid == uid))
+			n += job->state == JOB_SPOOLING ? job->spool_cap : job->size;
+	return n;
+}
+
+/* How much this user may spool now: max_file_size, or less when the
+ * user's or everyone's spool allowance is mostly taken. 0 refuses. */
+static uint64_t spool_allowance(const struct jobs *jobs, uid_t uid, const char **by)
+{
+	const struct config *cfg = jobs->cfg;
+	uint64_t user = spool_held(jobs, uid), all = spool_held(jobs, (uid_t)-1);
+	uint64_t user_left = user < cfg->max_spool_per_user ? cfg->max_spool_per_user - user : 0;
+	uint64_t all_left = all < cfg->max_spool ? cfg->max_spool - all : 0;
+	uint64_t cap = cfg->max_file_size;
+
+	*by = "max_file_size";
+	if (user_left < cap) {
+		cap = user_left;
+		*by = "max_spool_per_user";
+	}
+	if (all_left < cap) {
+		cap = all_left;
+		*by = "max_spool";
+	}
+	return cap;
+}
+
+/* Why a submission found too little spool allowance left. */
+static void spool_limit_message(const struct jobs *jobs, const struct job *job,
+				char *msg, size_t msgsz)
+{
+	const struct config *cfg = jobs->cfg;
+	bool all = strcmp(job->spool_cap_by, "max_spool") == 0;
+	char held[32], max[32], cap[32], left[64] = "";
+
+	format_size(spool_held(jobs, all ? (uid_t)-1 : job->uid), held, sizeof held);
+	format_size(all ? cfg->max_spool : cfg->max_spool_per_user, max, sizeof max);
+	if (job->spool_cap) {
+		format_size(job->spool_cap, cap, sizeof cap);
+		snprintf(left, sizeof left, ", and the %s left is too little for it", cap);
+	}
+	if (all)
+		snprintf(msg, msgsz, "memsafed's spool is full: documents of jobs that have not "
+			 "ended hold %s of max_spool (%s)%s; try again when some jobs have ended",
+			 held, max, left);
+	else
+		snprintf(msg, msgsz, "your jobs that have not ended hold %s of your spool "
+			 "allowance (max_spool_per_user, %s)%s; wait for them to end or "
+			 "cancel some", held, max, left);
 }
 
 static void queue_insert(struct jobs *jobs, struct job *job)
@@ -1132,7 +1202,7 @@ static int job_start(struct job *job)
 	job->out_fd = out[0];
 	evutil_make_socket_nonblocking(job->in_fd);
 	evutil_make_socket_nonblocking(job->out_fd);
-	frame_reader_init(&job->fr, 6 * job->max_bytes + 65536);
+	frame_reader_init(&job->fr, frame_cap(job->max_bytes));
 
 	job->ev_exit = event_new(jobs->base, job->pidfd, EV_READ | EV_PERSIST, exit_cb, job);
 	job->ev_out = event_new(jobs->base, job->out_fd, EV_READ | EV_PERSIST, out_cb, job);
@@ -1297,14 +1367,23 @@ static void spooled(struct spool *sp, int error, const char *msg, void *arg)
 	job->submitted = NULL;
 	TAILQ_REMOVE(&jobs->all, job, all);
 	if (error < 0) {
-		char path[PATH_MAX];
+		char path[PATH_MAX], quota[256];
+		const char *code = error == -EFBIG ? ERR_TOO_LARGE :
+				   error == -EIO || error == -ENOMEM ? ERR_INTERNAL : ERR_BAD_FD;
+
+		close(job->spool_fd);
+		job->spool_fd = -1;
 		spool_path(job, path, sizeof path);
 		unlink(path);
 		rmdir(job->dir);
+		if (error == -EFBIG && strcmp(job->spool_cap_by, "max_file_size") != 0) {
+			/* Not too large as such: too large for what is left. */
+			code = ERR_LIMIT;
+			spool_limit_message(jobs, job, quota, sizeof quota);
+			msg = quota;
+		}
 		if (cb)
-			cb(job, error, error == -EFBIG ? ERR_TOO_LARGE :
-			   error == -EIO || error == -ENOMEM ? ERR_INTERNAL : ERR_BAD_FD,
-			   msg, cbarg);
+			cb(job, error, code, msg, cbarg);
 		job_free_later(job);
 		return;
 	}
@@ -1362,6 +1441,13 @@ static int resolve_options(struct job *job, const struct config *cfg,
 		return -EINVAL;
 	}
 	job->max_bytes = o->has_max_bytes ? o->max_bytes : cfg->max_bytes;
+	if (job->max_bytes > cfg->max_bytes_ceiling) {
+		*code = ERR_REFUSED;
+		snprintf(msg, msgsz, "max_bytes %" PRIu64 " is above the ceiling of %" PRIu64
+			 " bytes set by the administrator (max_bytes_ceiling)",
+			 job->max_bytes, cfg->max_bytes_ceiling);
+		return -EINVAL;
+	}
 	job->max_wait_ms = o->has_max_wait_ms ? o->max_wait_ms : cfg->max_wait_ms;
 	job->timeout_ms = o->has_timeout ? o->timeout_ms : cfg->timeout_ms;
 	job->priority = o->has_priority ? (int)o->priority : 0;
@@ -1447,7 +1533,18 @@ int jobs_submit(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gi
 		rmdir(job->dir);
 		goto internal;
 	}
-	r = spool_start(jobs->base, src_fd, job->spool_fd, cfg->max_file_size,
+	job->spool_cap = spool_allowance(jobs, uid, &job->spool_cap_by);
+	if (job->spool_cap == 0) {
+		*code = ERR_LIMIT;
+		spool_limit_message(jobs, job, msg, msgsz);
+		close(job->spool_fd);
+		job->spool_fd = -1;
+		unlink(path);
+		rmdir(job->dir);
+		r = -EDQUOT;
+		goto fail;
+	}
+	r = spool_start(jobs->base, src_fd, job->spool_fd, job->spool_cap,
 			cfg->stream_chunk_size, SPOOL_IDLE_MS, spooled, job, &job->spool,
 			msg, msgsz);
 	if (r < 0) {
@@ -1656,6 +1753,12 @@ static void recover_job(struct jobs *jobs, uint64_t id)
 		return;
 	}
 	job->first_page = 1;
+	if (job->max_bytes > cfg->max_bytes_ceiling) {
+		/* The ceiling was lowered while it waited. */
+		log_job(LOG_NOTICE, job->id, NULL, "max_bytes %" PRIu64 " lowered to max_bytes_ceiling %"
+			PRIu64, job->max_bytes, cfg->max_bytes_ceiling);
+		job->max_bytes = cfg->max_bytes_ceiling;
+	}
 	TAILQ_INSERT_TAIL(&jobs->all, job, all);
 	if (job->state != JOB_QUEUED && job->state != JOB_RUNNING) {
 		jobs->ended++;   /* history: shown by status and list */

@@ -111,6 +111,8 @@ struct job {
 	int spool_fd;            /* <state_dir>/spool/<id>.doc */
 	struct spool *spool;
 	uint64_t size;
+	uint64_t spool_cap;      /* while spooling: the most it may take */
+	const char *spool_cap_by; /* the limit that set spool_cap */
 	char sha256[65];
 
 	/* submission handshake: called once spooling ends */

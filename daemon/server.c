@@ -22,6 +22,10 @@
 #include "server.h"
 #include "util.h"
 
+/* Connections kept for root and the admin group (a quarter of
+ * max_connections when that is smaller). */
+#define ADMIN_CONNECTIONS 4
+
 /* Per-connection state. */
 struct conn {
 	TAILQ_ENTRY(conn) entry;
@@ -383,6 +387,16 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg)
 		event_add(srv->ev_accept, NULL);
 }
 
+/* The connections a peer may find open and still be served. The last few
+ * are kept for root and the admin group, so that users who together fill
+ * max_connections cannot lock out the people who could stop them. */
+static unsigned max_conns(const struct config *cfg, bool admin)
+{
+	unsigned kept = MIN(ADMIN_CONNECTIONS, cfg->max_connections / 4);
+
+	return admin ? cfg->max_connections : cfg->max_connections - kept;
+}
+
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct server *srv = arg;
@@ -390,6 +404,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 	socklen_t len = sizeof cr;
 	struct conn *c, *it;
 	unsigned mine = 0;
+	bool admin;
 	int fd;
 
 	fd = accept4(srv->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -412,9 +427,10 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 	TAILQ_FOREACH(it, &srv->conns, entry)
 		if (it->uid == cr.uid)
 			mine++;
-	if (srv->nconns >= srv->cfg->max_connections ||
+	admin = peer_is_admin(srv->cfg, &cr);
+	if (srv->nconns >= max_conns(srv->cfg, admin) ||
 	    (cr.uid != 0 && mine >= srv->cfg->max_connections_per_user)) {
-		char *reply = protocol_error_reply(ERR_LIMIT, srv->nconns >= srv->cfg->max_connections ?
+		char *reply = protocol_error_reply(ERR_LIMIT, srv->nconns >= max_conns(srv->cfg, admin) ?
 			"memsafed has too many connections; try again shortly" :
 			"you have too many connections to memsafed open; close some");
 		if (reply)
@@ -437,7 +453,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 	c->uid = cr.uid;
 	c->gid = cr.gid;
 	c->pid = cr.pid;
-	c->admin = peer_is_admin(srv->cfg, &cr);
+	c->admin = admin;
 	c->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_cb, c);
 	if (!c->ev) {
 		close(fd);

@@ -156,7 +156,9 @@ static int cmd_idle(int n, int seconds)
 			done[i] = true;
 	}
 	/* A refused connection gets an error reply and is closed at once;
-	 * the rest are held. Wait until a second passes without news. */
+	 * the rest are held. Give the daemon a second to accept them all,
+	 * then wait until a second passes without news. */
+	sleep(1);
 	for (bool news = true; news;) {
 		news = false;
 		for (int i = 0; i < n; i++) {

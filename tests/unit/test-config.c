@@ -118,6 +118,9 @@ static bool config_equal(const struct config *a, const struct config *b, const c
 	SAME(max_queued_per_user);
 	SAME(max_connections);
 	SAME(max_connections_per_user);
+	SAME(max_bytes_ceiling);
+	SAME(max_spool);
+	SAME(max_spool_per_user);
 	SAME(memory_max);
 	SAME(memory_high_ratio);
 	SAME(swap_max);
@@ -173,6 +176,9 @@ static void test_defaults(void)
 	is_int(c.max_queued_per_user, 64, "default max_queued_per_user 64");
 	is_int(c.max_connections, 128, "default max_connections 128");
 	is_int(c.max_connections_per_user, 16, "default max_connections_per_user 16");
+	is_int(c.max_bytes_ceiling, 16 * M, "default max_bytes_ceiling 16M");
+	is_int(c.max_spool, 8 * G, "default max_spool 8G");
+	is_int(c.max_spool_per_user, 2 * G, "default max_spool_per_user 2G");
 	is_int(c.memory_max, 6 * G, "default memory_max 6G");
 	ok(c.memory_high_ratio == 0.9, "default memory_high_ratio 0.9");
 	is_int(c.swap_max, 0, "default swap_max 0");
@@ -501,6 +507,15 @@ static const struct load_case cases[] = {
 	{ "max_connections_per_user above max_connections",
 	  { { MAIN, "[limits]\nmax_connections_per_user = 200\n" } }, .r = -EINVAL, .at = MAIN ":2",
 	  .want = { "max_connections_per_user (200) exceeds [limits] max_connections (128)" } },
+	{ "max_bytes above max_bytes_ceiling",
+	  { { MAIN, "[limits]\nmax_bytes_ceiling = 1M\n" } }, .r = -EINVAL, .at = MAIN ":2",
+	  .want = { "[job] max_bytes (5000000) exceeds [limits] max_bytes_ceiling (1M)" } },
+	{ "max_bytes_ceiling above 64M",
+	  { { MAIN, "[limits]\nmax_bytes_ceiling = 65M\n" } }, .r = -EINVAL, .at = MAIN ":2",
+	  .want = { "max_bytes_ceiling" } },
+	{ "max_spool_per_user above max_spool",
+	  { { MAIN, "[limits]\nmax_spool = 1G\n" } }, .r = -EINVAL, .at = MAIN ":2",
+	  .want = { "max_spool_per_user (2G) exceeds [limits] max_spool (1G)" } },
 	{ "psi_threshold longer than psi_window",
 	  { { MAIN, "[pressure]\npsi_threshold = 3s\n" } }, .r = -EINVAL, .at = MAIN ":2",
 	  .want = { "psi_threshold (3s) exceeds [pressure] psi_window (2s)" } },
@@ -635,7 +650,8 @@ static void test_round_trip(void)
 	    "memory_warn = 1000\n"
 	    "[limits]\nmax_file_size = 3M\nmax_concurrent = 4\nreserve = 0\n"
 	    "memory_max_ceiling = 64G\nmax_batch_size_ceiling = 99\nmax_queued_per_user = 5\n"
-	    "max_connections = 9\nmax_connections_per_user = 9\n"
+	    "max_connections = 9\nmax_connections_per_user = 9\nmax_bytes_ceiling = 2K\n"
+	    "max_spool = 3G\nmax_spool_per_user = 3G\n"
 	    "[job]\nmemory_max = 12345678\nmemory_high_ratio = 0.3\nswap_max = 1T\npids_max = 7\n"
 	    "batch_size = 98\nmax_bytes = 1K\nmax_wait_ms = 1m\nchunk_size = 64\nchunk_overlap = 0\n"
 	    "timeout = 90s\nretries = 0\nsink = exec\nkb = Kb-1.x\n"
@@ -746,7 +762,7 @@ static void test_shipped(void)
 		o += n;
 	}
 	*o = '\0';
-	ok(uncommented == 34, "etc/memsafed.conf lists every key (%d of 34 uncommented)",
+	ok(uncommented == 37, "etc/memsafed.conf lists every key (%d of 37 uncommented)",
 	   uncommented);
 	dir = case_dir();
 	copy = join(dir, MAIN);
