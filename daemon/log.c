@@ -95,7 +95,7 @@ static int journal_send(const struct entry *e, const char *msg)
 	return sd_journal_sendv(iov, n);
 }
 
-static void log_emit(const struct entry *e, const char *fmt, va_list ap)
+_printf_(2, 0) static void log_emit(const struct entry *e, const char *fmt, va_list ap)
 {
 	char msg[LOG_MSG_MAX];
 

@@ -23,6 +23,11 @@
 #include "sandbox.h"
 #include "util.h"
 
+/* Argument n equals v (libseccomp's SCMP_An leaves datum_b to chance
+ * warnings; a designated initializer zeroes it). */
+#define ARG_EQ(n, v) \
+	((struct scmp_arg_cmp){ .arg = (n), .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)(v) })
+
 #define FAIL(err, errsz, ...) \
 	({ int _e = errno; snprintf(err, errsz, __VA_ARGS__); -(_e ? _e : EPERM); })
 
@@ -157,7 +162,7 @@ static int load_seccomp(char *err, size_t errsz)
 	 * F_GETFL of the document's fd). */
 	for (size_t i = 0; i < ARRAY_SIZE(fcntl_ok) && r == 0; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
-				     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_ok[i]));
+				     ARG_EQ(1, fcntl_ok[i]));
 	/* Threads of this process, never a new process. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
@@ -165,8 +170,7 @@ static int load_seccomp(char *err, size_t errsz)
 	/* abort() signals itself, and nothing else. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 2,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()),
-				     SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)SIGABRT));
+				     ARG_EQ(0, getpid()), ARG_EQ(2, SIGABRT));
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);

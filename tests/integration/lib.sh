@@ -22,6 +22,12 @@ check() { "$@" >/dev/null 2>&1; }   # check CMD...: status of CMD, quietly
 is() {   # is GOT WANT DESCRIPTION
 	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi
 }
+# mem_bound MB: a bound on a worker's memory, in MB, for this build. Under
+# ASan (MEMSAFE_SANITIZED=1) every allocation carries redzones, freed
+# memory waits in a quarantine and the runtime adds its own: 3 times.
+mem_bound() {
+	if [ "${MEMSAFE_SANITIZED:-0}" = 1 ]; then echo $(( $1 * 3 )); else echo "$1"; fi
+}
 ge() {   # ge GOT MIN DESCRIPTION (numbers; decimals allowed)
 	if awk -v g="$1" -v m="$2" 'BEGIN { exit !(g + 0 >= m + 0 && g != "") }'; then
 		ok 0 "$3"
