@@ -14,9 +14,9 @@
 # Environment: MEMSAFE_WORKER MKPDF FRAMECAT TEXTCMP (set by make bench),
 # PDFTOTEXT (default pdftotext), BENCH_REPS (default 5), BENCH_PAGES
 # (default "1 100 500 1000 2000"), BENCH_USER (default nobody, as root),
-# BENCH_WORKER_ENV (NAME=VALUE words put in the worker's environment, e.g.
-# GLIBC_TUNABLES=glibc.malloc.tcache_count=1000; default none, as memsafed
-# starts it today).
+# BENCH_WORKER_ENV (NAME=VALUE words for the worker's environment; default
+# the environment memsafed gives it, GLIBC_TUNABLES with a bigger malloc
+# tcache and LC_ALL=C.UTF-8; "-" for none).
 #
 # Peak RSS counts every page the process maps, including the shared
 # libraries, which are loaded once for the whole machine. So, when it can
@@ -39,7 +39,8 @@ command -v "$PDFTOTEXT" >/dev/null || { echo "bench: $PDFTOTEXT not found (poppl
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/memsafe-bench.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
-worker_env=(env ${BENCH_WORKER_ENV:-})
+worker_env=(env ${BENCH_WORKER_ENV:-GLIBC_TUNABLES=glibc.malloc.tcache_count=1000 LC_ALL=C.UTF-8})
+[ "${BENCH_WORKER_ENV:-}" = - ] && worker_env=(env)
 user_args=()
 [ "$(id -u)" -eq 0 ] && user_args=(--user "${BENCH_USER:-nobody}")
 failed=0
