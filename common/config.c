@@ -1167,6 +1167,15 @@ static const char *preset_note(const struct loader *l, const struct config *cfg,
 	return buf;
 }
 
+/* Sizes that may not exceed another: a job default and its ceiling, a
+ * per-user share and the whole. */
+static const struct { int lo, hi; bool ceiling; } size_order[] = {
+	{ K_MEMORY_MAX, K_MEMORY_MAX_CEILING, true },
+	{ K_MAX_BYTES, K_MAX_BYTES_CEILING, true },
+	{ K_MAX_SPOOL_PER_USER, K_MAX_SPOOL, false },
+};
+#define SIZE_FIELD(c, k) (*(const uint64_t *)((const char *)(c) + keys[k].offset))
+
 /* Checks that involve more than one key, once every file is merged. */
 static int check_merged(struct loader *l, const char *path, const struct config *c)
 {
@@ -1178,12 +1187,19 @@ static int check_merged(struct loader *l, const char *path, const struct config 
 				   "(%u); lower batch_size or raise the ceiling",
 				   c->batch_size, preset_note(l, c, K_BATCH_SIZE, note, sizeof note),
 				   c->max_batch_size_ceiling);
-	if (c->memory_max > c->memory_max_ceiling) {
-		format_size(c->memory_max, a, sizeof a);
-		format_size(c->memory_max_ceiling, b, sizeof b);
-		return cross_error(l, path, K_MEMORY_MAX, K_MEMORY_MAX_CEILING,
-				   "[job] memory_max (%s) exceeds [limits] memory_max_ceiling (%s); "
-				   "lower memory_max or raise the ceiling", a, b);
+	for (size_t i = 0; i < ARRAY_SIZE(size_order); i++) {
+		int lo = size_order[i].lo, hi = size_order[i].hi;
+		uint64_t x = SIZE_FIELD(c, lo), y = SIZE_FIELD(c, hi);
+
+		if (x <= y)
+			continue;
+		format_size(x, a, sizeof a);
+		format_size(y, b, sizeof b);
+		return cross_error(l, path, lo, hi, "[%s] %s (%s) exceeds [%s] %s (%s)%s%s%s",
+				   keys[lo].group, keys[lo].key, a, keys[hi].group, keys[hi].key,
+				   b, size_order[i].ceiling ? "; lower " : "",
+				   size_order[i].ceiling ? keys[lo].key : "",
+				   size_order[i].ceiling ? " or raise the ceiling" : "");
 	}
 	/* The chunker needs room for new text after the overlap. */
 	if (c->chunk_overlap * 2 >= c->chunk_size)
@@ -1195,20 +1211,6 @@ static int check_merged(struct loader *l, const char *path, const struct config 
 				   "[limits] max_connections_per_user (%u) exceeds [limits] "
 				   "max_connections (%u)", c->max_connections_per_user,
 				   c->max_connections);
-	if (c->max_bytes > c->max_bytes_ceiling) {
-		format_size(c->max_bytes, a, sizeof a);
-		format_size(c->max_bytes_ceiling, b, sizeof b);
-		return cross_error(l, path, K_MAX_BYTES, K_MAX_BYTES_CEILING,
-				   "[job] max_bytes (%s) exceeds [limits] max_bytes_ceiling (%s); "
-				   "lower max_bytes or raise the ceiling", a, b);
-	}
-	if (c->max_spool_per_user > c->max_spool) {
-		format_size(c->max_spool_per_user, a, sizeof a);
-		format_size(c->max_spool, b, sizeof b);
-		return cross_error(l, path, K_MAX_SPOOL_PER_USER, K_MAX_SPOOL,
-				   "[limits] max_spool_per_user (%s) exceeds [limits] max_spool (%s)",
-				   a, b);
-	}
 	if (c->psi_threshold_us > c->psi_window_us) {
 		format_duration(c->psi_threshold_us / 1000, a, sizeof a);
 		format_duration(c->psi_window_us / 1000, b, sizeof b);
