@@ -28,6 +28,7 @@
 # are missed are reported, not failed: this is not a timed test), 1
 # otherwise, 77 when a tool is missing.
 set -u
+export LC_ALL=C   # a decimal point in $EPOCHREALTIME and awk
 : "${MEMSAFE_WORKER:?run through make bench}" "${MKPDF:?}" "${FRAMECAT:?}" "${TEXTCMP:?}"
 PDFTOTEXT=${PDFTOTEXT:-pdftotext}
 REPS=${BENCH_REPS:-5}
@@ -39,20 +40,35 @@ command -v "$PDFTOTEXT" >/dev/null || { echo "bench: $PDFTOTEXT not found (poppl
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/memsafe-bench.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
-worker_env=(env ${BENCH_WORKER_ENV:-GLIBC_TUNABLES=glibc.malloc.tcache_count=1000 LC_ALL=C.UTF-8})
-[ "${BENCH_WORKER_ENV:-}" = - ] && worker_env=(env)
+worker_env=(${BENCH_WORKER_ENV:-GLIBC_TUNABLES=glibc.malloc.tcache_count=1000 LC_ALL=C.UTF-8})
+[ "${BENCH_WORKER_ENV:-}" = - ] && worker_env=()
 user_args=()
 [ "$(id -u)" -eq 0 ] && user_args=(--user "${BENCH_USER:-nobody}")
 failed=0
 
-# run_worker PDF: one sandboxed extraction; its %M %e %U %S in $dir/t.
+# timed CMD...: run CMD under time(1); "peak-RSS-kB wall-s user-s sys-s"
+# in $dir/t. The wall clock is bash's, to the microsecond: time's %e counts
+# in 10 ms steps, too coarse for a 100-page document.
+timed() {
+	local t0=$EPOCHREALTIME t1 rc
+	"$TIME" -f '%M %U %S' -o "$dir/t" "$@"
+	rc=$?
+	t1=$EPOCHREALTIME
+	awk -v a="$t0" -v b="$t1" '{ printf "%s %.6f %s %s\n", $1, b - a, $2, $3 }' "$dir/t" >"$dir/t.new" &&
+		mv "$dir/t.new" "$dir/t"
+	return "$rc"
+}
+# run_worker PDF: one sandboxed extraction, timed. Its environment is
+# exported in a subshell, as memsafed passes it to execve: env(1) would
+# add an exec to the time measured.
 run_worker() {
 	rm -f "$dir/scratch"
-	"$TIME" -f '%M %e %U %S' -o "$dir/t" "${worker_env[@]}" "$MEMSAFE_WORKER" extract "${user_args[@]}" \
-		--scratch-fd 3 <"$1" 3<>"$dir/scratch" >/dev/null
+	( [ ${#worker_env[@]} -eq 0 ] || export "${worker_env[@]}"
+	  timed "$MEMSAFE_WORKER" extract "${user_args[@]}" \
+		--scratch-fd 3 <"$1" 3<>"$dir/scratch" >/dev/null )
 }
 run_pdftotext() {
-	"$TIME" -f '%M %e %U %S' -o "$dir/t" "$PDFTOTEXT" "$1" - >/dev/null
+	timed "$PDFTOTEXT" "$1" - >/dev/null
 }
 # A memory cgroup to run one process in and read the peak of: v1 (hybrid
 # hosts) or v2 with the memory controller enabled for children.
@@ -121,7 +137,7 @@ for d in "${docs[@]}"; do
 
 	rm -f "$dir/scratch"
 	w_cg=$(cg_run sh -c 'f=$1 s=$2; shift 2; exec "$@" <"$f" 3<>"$s"' sh "$pdf" "$dir/scratch" \
-		"${worker_env[@]}" "$MEMSAFE_WORKER" extract "${user_args[@]}" --scratch-fd 3)
+		env "${worker_env[@]}" "$MEMSAFE_WORKER" extract "${user_args[@]}" --scratch-fd 3)
 	p_cg=$(cg_run "$PDFTOTEXT" "$pdf" -)
 
 	for t in w p; do
@@ -134,7 +150,7 @@ for d in "${docs[@]}"; do
 	    -v pr="$p_rss" -v tm="$match" -v wg="$w_cg" -v pg="$p_cg" \
 	    'function rate(s) { return s > 0 ? pages / s : 0 }
 	BEGIN {
-		printf "%-8s %6d %9.1f | %9.3f %9.3f %9.0f %8.1f %7s | %9.3f %9.3f %9.0f %8.1f %7s | %6.2f %6.2f %6.2f | %s\n",
+		printf "%-8s %6d %9.1f | %9.4f %9.3f %9.0f %8.1f %7s | %9.4f %9.3f %9.0f %8.1f %7s | %6.2f %6.2f %6.2f | %s\n",
 			name, pages, size / 1048576, ww, wc, rate(ww), wr, wg, pw, pc, rate(pw), pr, pg,
 			(ww > 0 ? pw / ww : 0), (wc > 0 ? pc / wc : 0), (pr > 0 ? wr / pr : 0), tm
 	}' | tee -a "$dir/table"
