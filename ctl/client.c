@@ -3,6 +3,7 @@
 #endif
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,8 +69,8 @@ void client_close(struct client *c)
 	free(c);
 }
 
-int client_call(struct client *c, const char *req, int fd, yajl_val *ret,
-		char *err, size_t errsz)
+int client_call(struct client *c, const char *req, int fd, uint64_t timeout_ms,
+		yajl_val *ret, char *err, size_t errsz)
 {
 	union {
 		struct cmsghdr h;
@@ -98,6 +99,21 @@ int client_call(struct client *c, const char *req, int fd, yajl_val *ret,
 			return json_parse(c->buf, (size_t)n, ret, err, errsz);
 		snprintf(err, errsz, "sending to memsafed failed: %s", strerror(e));
 		return -e;
+	}
+	if (fd < 0) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int timeout = timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms, k;
+
+		do
+			k = poll(&p, 1, timeout);
+		while (k < 0 && errno == EINTR);
+		if (k == 0) {
+			snprintf(err, errsz, "memsafed did not answer within %.1f s: it may be "
+				 "stopping or overloaded (`journalctl -u memsafed` tells); try "
+				 "again, or wait longer with --reply-timeout",
+				 (double)timeout_ms / 1000.0);
+			return -ETIMEDOUT;
+		}
 	}
 	/* MSG_TRUNC: learn the real length of a reply too big for us. */
 	do

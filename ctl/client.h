@@ -2,6 +2,7 @@
 #ifndef MEMSAFE_CLIENT_H
 #define MEMSAFE_CLIENT_H
 
+#include <stdint.h>
 #include <yajl/yajl_tree.h>
 
 struct client;
@@ -11,8 +12,11 @@ int client_connect(const char *path, struct client **ret, char *err, size_t errs
 void client_close(struct client *c);
 /* Send one request (with fd passed when >= 0) and parse the reply. On a
  * transport or parse failure returns a negative errno with err set; a
- * daemon-side error is a successful call whose reply has "ok": false. */
-int client_call(struct client *c, const char *req, int fd, yajl_val *ret,
-		char *err, size_t errsz);
+ * daemon-side error is a successful call whose reply has "ok": false.
+ * A reply that takes longer than timeout_ms is -ETIMEDOUT, except for a
+ * request passing a document (fd >= 0): memsafed answers that once the
+ * document is spooled, however long its source takes. */
+int client_call(struct client *c, const char *req, int fd, uint64_t timeout_ms,
+		yajl_val *ret, char *err, size_t errsz);
 
 #endif

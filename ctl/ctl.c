@@ -25,6 +25,7 @@ const char *const ctl_artifacts[CTL_N_ARTIFACTS] = {
 
 const char *ctl_socket;
 bool ctl_json;
+uint64_t ctl_reply_timeout_ms = 30000;
 
 _Noreturn void ctl_die_usage(const char *cmd, const char *fmt, ...)
 {
@@ -66,7 +67,7 @@ int ctl_request(const char *req, int fd, yajl_val *ret, char *err, size_t errsz)
 
 	if ((r = client_connect(ctl_socket, &c, err, errsz)) < 0)
 		return r;
-	r = client_call(c, req, fd, ret, err, errsz);
+	r = client_call(c, req, fd, ctl_reply_timeout_ms, ret, err, errsz);
 	client_close(c);
 	return r;
 }

@@ -35,6 +35,7 @@ extern const char *const ctl_artifacts[];
 
 extern const char *ctl_socket; /* --socket, $MEMSAFE_SOCKET or the default */
 extern bool ctl_json;          /* --json: one JSON document on stdout */
+extern uint64_t ctl_reply_timeout_ms; /* --reply-timeout */
 
 /* Usage error: print why and how to get help, exit CTL_EXIT_USAGE. */
 _Noreturn void ctl_die_usage(const char *cmd, const char *fmt, ...) _printf_(2, 3);

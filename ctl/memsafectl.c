@@ -47,7 +47,7 @@ static const struct cmd cmds[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: memsafectl [--socket PATH] [--json] COMMAND [ARGS]\n"
+	fprintf(f, "Usage: memsafectl [--socket PATH] [--json] [--reply-timeout DUR] COMMAND [ARGS]\n"
 		"Talk to memsafed, the memory-safe document ingestion daemon.\n\nCommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
 		fprintf(f, "  %-18s %-21s %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
@@ -56,6 +56,9 @@ static void usage(FILE *f)
 		"                     %s)\n"
 		"      --json         print one JSON document on stdout (every command;\n"
 		"                     a job's id is under \"id\")\n"
+		"      --reply-timeout DUR  how long to wait for each answer of memsafed\n"
+		"                     (default 30s; a submit waits until its document\n"
+		"                     is spooled)\n"
 		"  -h, --help         this help; memsafectl COMMAND --help for a command's\n"
 		"  -V, --version      the version\n"
 		"\nExit status:\n"
@@ -76,6 +79,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "reply-timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
@@ -92,6 +96,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': ctl_socket = optarg; break;
 		case 'j': ctl_json = true; break;
+		case 't': ctl_reply_timeout_ms = ctl_opt_duration(NULL, "--reply-timeout", optarg); break;
 		case 'h': usage(stdout); return CTL_EXIT_OK;
 		case 'V': printf("memsafectl %s\n", PACKAGE_VERSION); return CTL_EXIT_OK;
 		default: usage(stderr); return CTL_EXIT_USAGE;
