@@ -1307,6 +1307,16 @@ static bool job_admissible(struct jobs *jobs, struct job *job)
 			    sys.psi_some_avg10, cfg->admission_psi_max);
 		return false;
 	}
+	/* A policy that just paused or killed a job for the pressure would
+	 * otherwise start the next one (or the same, requeued) into it. */
+	if (cfg->pressure_policy != POLICY_NONE && jobs->last_high_ms &&
+	    now_mono_ms() - jobs->last_high_ms < cfg->pressure_hold_ms) {
+		set_message(job, "waiting for memory pressure to fall: the pressure trigger "
+			    "fired %.1f s ago; jobs start once it has been quiet for hold_time "
+			    "(%.1f s)", (double)(now_mono_ms() - jobs->last_high_ms) / 1000.0,
+			    (double)cfg->pressure_hold_ms / 1000.0);
+		return false;
+	}
 	return true;
 }
 

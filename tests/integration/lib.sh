@@ -51,7 +51,11 @@ DAEMON_PID=
 ctl() { "$MEMSAFECTL" --socket "$SOCK" "$@"; }
 
 # write_config [EXTRA INI TEXT]: a config for a private daemon. Workers
-# drop to "nobody", which every Debian system has.
+# drop to "nobody", which every Debian system has. No pressure policy: the
+# host's PSI is shared by every test running alongside, and a policy would
+# pause or hold back one test's jobs for another's OOM (the policies are
+# tested in the VM, tests/vm/scenario.sh). A [pressure] group in the extra
+# text merges with this one.
 write_config() {
 	cat >"$CONF" <<-CONF
 	[daemon]
@@ -61,6 +65,8 @@ write_config() {
 	sample_interval = 100ms
 	[job]
 	memory_max = 256M
+	[pressure]
+	policy = none
 	CONF
 	[ $# -gt 0 ] && printf '%s\n' "$@" >>"$CONF"
 	return 0

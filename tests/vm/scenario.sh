@@ -21,7 +21,8 @@
 # Sections: a. startup  b. a normal job  c. an OOM job (memory.high lifted)
 # d. the next job  e. no leftovers  f. the worker's sandbox  g. the culprit
 # page  h. SIGTERM  i. a second daemon with policy pause under real system
-# memory pressure  j. nothing left after all of it.
+# memory pressure  j. policy kill under the same pressure  k. nothing left
+# after all of it.
 
 CG=/sys/fs/cgroup
 SVC=$CG/memsafed.service
@@ -32,8 +33,10 @@ SOCK=$RUNDIR/memsafed.sock
 STATE=/tmp/memsafed-state
 CONF=/tmp/memsafed.conf
 CONF2=/tmp/memsafed-pause.conf
+CONF3=/tmp/memsafed-kill.conf
 LOG1=/tmp/memsafed.log
 LOG2=/tmp/memsafed-pause.log
+LOG3=/tmp/memsafed-kill.log
 LOG=$LOG1
 OUT=/tmp/scenario-out
 WORKER_UID=990
@@ -632,14 +635,90 @@ if [ "$failed" -ne "$f0" ]; then
 	diag_file summary.json "$sum"
 fi
 
-# --- j. nothing left after all of it ----------------------------------------
+# --- j. pressure policy kill: killed, requeued, started again once quiet ----
+# The daemon of i. with policy kill. Under the same hog the running job is
+# killed and put back in the queue; it does not start again while the
+# trigger keeps firing (admission waits until it has been quiet for
+# hold_time), and once the hog is gone it runs again and ends done.
+f0=$failed
 wait_no_leftovers
-stop_daemon "j."
+stop_daemon "j. (the pause daemon)"
+# As systemd would between two runs of the service: a fresh cgroup.
+rmdir "$JOBS" "$SVC/supervisor" "$SVC" 2>/dev/null
+LOG=$LOG3
+sed 's/^policy = pause$/policy = kill/' "$CONF2" >"$CONF3"
+start_daemon "$CONF3" "$LOG3"
+check "j. a daemon with policy kill starts" grep -q 'system memory pressure: trigger$' "$LOG"
+ctl_bg_out=/tmp/scenario-kill-out
+timeout 150 "$MEMSAFECTL" -s "$SOCK" simulate-pressure --target-mb 8 --memory-max 48M \
+	--hold-ms 4000 >"$ctl_bg_out" 2>&1 &
+bg=$!
+find_job_worker 50331648 "$bg" 40
+jcg=$found_cg
+jid=${jcg##*/job-}
+check "j. the held 8 MB job runs${jid:+ (job $jid)}" test -n "$found_pid"
+mkdir "$HOG" && echo 200M >"$HOG/memory.max" && echo 150M >"$HOG/memory.high" ||
+	bail "j. cannot set up the hog cgroup $HOG"
+(
+	echo 0 >"$HOG/cgroup.procs" || exit 97
+	while :; do dd if=/dev/zero of=/dev/null bs=190M count=1 2>/dev/null; done
+) </dev/null >/dev/null 2>&1 &
+hog=$!
+t0=$(uptime_ms)
+killed="" i=0
+while [ $i -lt 20 ] && [ -n "$jid" ]; do
+	if grep -q "job $jid: pressure policy: kill the job" "$LOG"; then
+		killed=$(secs_since "$t0")
+		break
+	fi
+	alive "$bg" || break
+	sleep 0.5
+	i=$((i + 1))
+done
+check "j. under the hog's pressure the job is killed${killed:+ ($killed s after the hog started)}" \
+	test -n "$killed"
+st=""
+i=0
+while [ -n "$killed" ] && [ $i -lt 20 ]; do
+	st=$("$MEMSAFECTL" -s "$SOCK" --json status "$jid" 2>/dev/null | "$JSONQ" - job.state 2>/dev/null)
+	[ "$st" = queued ] && break
+	sleep 0.2
+	i=$((i + 1))
+done
+check "j. and put back in the queue (state ${st:-none})" test "$st" = queued
+sleep 1.5
+st=$("$MEMSAFECTL" -s "$SOCK" --json status "$jid" 2>/dev/null | "$JSONQ" - job.state 2>/dev/null)
+check "j. while the hog runs it waits in the queue (state ${st:-none} 1.5 s later)" \
+	test "$st" = queued
+check "j. the log says why it waits: the trigger fired within hold_time" \
+	grep -q "job $jid: waiting for memory pressure to fall: the pressure trigger fired" "$LOG"
+hog_stop
+wait "$hog" 2>/dev/null
+wait "$bg"
+st=$?
+art=$(artifacts_of "$ctl_bg_out")
+sum=${art:-/nonexistent}/summary.json
+v=$(json_str "$sum" status)
+check "j. once the hog is gone the job runs again and ends done (exit $st, status ${v:-none})" \
+	test "$st $v" = "0 done"
+check "j. summary.json: the first pressure action is kill (got: $(json_strs "$sum" action))" \
+	test "$(jq_ "$sum" pressure_actions.0.action)" = kill
+v=$(jq_ "${art:-/nonexistent}/container_manifest.json" 'attempts#')
+check "j. container_manifest.json records both attempts (got ${v:-none})" num_ge "$v" 2
+if [ "$failed" -ne "$f0" ]; then
+	diag_file "memsafectl output" "$ctl_bg_out"
+	diag_file summary.json "$sum"
+	diag_file "daemon log" "$LOG"
+fi
+
+# --- k. nothing left after all of it ----------------------------------------
+wait_no_leftovers
+stop_daemon "k."
 left=$(job_cgroups)
-check "j. no job-* cgroup left in $JOBS${left:+ (left: $left)}" test -z "$left"
+check "k. no job-* cgroup left in $JOBS${left:+ (left: $left)}" test -z "$left"
 left=$(spool_files)
-check "j. no spool file left in $STATE/spool${left:+ (left: $left)}" test -z "$left"
+check "k. no spool file left in $STATE/spool${left:+ (left: $left)}" test -z "$left"
 left=$(for d in /proc/[0-9]*; do [ "$(cat "$d/comm" 2>/dev/null)" = dd ] && echo "${d#/proc/}"; done)
-check "j. no hog process or cgroup left${left:+ (dd pids: $left)}" sh -c "[ -z '$left' ] && [ ! -d '$HOG' ]"
+check "k. no hog process or cgroup left${left:+ (dd pids: $left)}" sh -c "[ -z '$left' ] && [ ! -d '$HOG' ]"
 
 finish
