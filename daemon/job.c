@@ -660,12 +660,6 @@ static void job_finish(struct job *job, enum job_end end)
 	if (job->cg && (r = cgroup_job_destroy(job->cg)) < 0)
 		reap_cgroup_later(jobs, job->cg, job->id);
 	job->cg = NULL;
-	if (job->spool_fd >= 0) {
-		close(job->spool_fd);
-		job->spool_fd = -1;
-		spool_path(job, path, sizeof path);
-		unlink(path);
-	}
 	job->state = job_state_for_end(end);
 	job->ended_ms = now_real_ms();
 	job->ended_mono = now_mono_ms();
@@ -684,6 +678,14 @@ static void job_finish(struct job *job, enum job_end end)
 		(double)job->lim.memory_max / 1048576.0, job->message ? ": " : "",
 		job->message ? job->message : "");
 	job_save(job);
+	/* Only once job.json says how it ended: a crash before that leaves
+	 * a job that resumes, not one whose document is lost. */
+	if (job->spool_fd >= 0) {
+		close(job->spool_fd);
+		job->spool_fd = -1;
+		spool_path(job, path, sizeof path);
+		unlink(path);
+	}
 	/* What is on disk now need not stay in memory. */
 	free(job->batch_recs);
 	job->batch_recs = NULL;
@@ -1806,12 +1808,12 @@ static void recover_job(struct jobs *jobs, uint64_t id)
 			job->state = JOB_INTERRUPTED;
 			job->end = END_INTERRUPTED;
 			job->ended_ms = now_real_ms();
-			close(job->spool_fd);
+			jobs->ended++;
+			artifacts_write_progress(job, cfg);
+			job_save(job);
+			close(job->spool_fd);   /* only now: see job_finish */
 			job->spool_fd = -1;
 			unlink(path);
-			jobs->ended++;
-			job_save(job);
-			artifacts_write_progress(job, cfg);
 			return;
 		}
 		job->retries_used++;

@@ -68,7 +68,19 @@ diag_file() {
 	diag "--- $1 ($2):"
 	if [ -r "$2" ]; then diag <"$2"; else diag "(not readable)"; fi
 }
-# hog_stop: end the memory hog of i., if any, and remove its cgroup
+# hog_start LABEL: a memory hog outside memsafed, in $HOG (memory.high
+# 150M, memory.max 200M, no swap): busybox dd with a 190 MB buffer, in a
+# loop, stalling at its memory.high. Sets hog.
+hog_start() {
+	mkdir "$HOG" && echo 200M >"$HOG/memory.max" && echo 150M >"$HOG/memory.high" ||
+		bail "$1 cannot set up the hog cgroup $HOG"
+	(
+		echo 0 >"$HOG/cgroup.procs" || exit 97
+		while :; do dd if=/dev/zero of=/dev/null bs=190M count=1 2>/dev/null; done
+	) </dev/null >/dev/null 2>&1 &
+	hog=$!
+}
+# hog_stop: end the memory hog, if any, and remove its cgroup
 hog_stop() {
 	[ -d "$HOG" ] || return 0
 	echo 1 >"$HOG/cgroup.kill" 2>/dev/null
@@ -567,13 +579,7 @@ jcg=$found_cg
 check "i. the held 8 MB job runs in its cgroup${jcg:+ ($jcg)} ($(secs_since "$t0") s after submission)" \
 	test -n "$found_pid"
 psi0=$(sys_psi)
-mkdir "$HOG" && echo 200M >"$HOG/memory.max" && echo 150M >"$HOG/memory.high" ||
-	bail "i. cannot set up the hog cgroup $HOG"
-(
-	echo 0 >"$HOG/cgroup.procs" || exit 97
-	while :; do dd if=/dev/zero of=/dev/null bs=190M count=1 2>/dev/null; done
-) </dev/null >/dev/null 2>&1 &
-hog=$!
+hog_start "i."
 t0=$(uptime_ms)
 # At most 10 s of hog: long enough for its stall to fire the trigger many
 # times over, short enough to end before the job's 15 s hold.
@@ -657,13 +663,7 @@ find_job_worker 50331648 "$bg" 40
 jcg=$found_cg
 jid=${jcg##*/job-}
 check "j. the held 8 MB job runs${jid:+ (job $jid)}" test -n "$found_pid"
-mkdir "$HOG" && echo 200M >"$HOG/memory.max" && echo 150M >"$HOG/memory.high" ||
-	bail "j. cannot set up the hog cgroup $HOG"
-(
-	echo 0 >"$HOG/cgroup.procs" || exit 97
-	while :; do dd if=/dev/zero of=/dev/null bs=190M count=1 2>/dev/null; done
-) </dev/null >/dev/null 2>&1 &
-hog=$!
+hog_start "j."
 t0=$(uptime_ms)
 killed="" i=0
 while [ $i -lt 20 ] && [ -n "$jid" ]; do
