@@ -635,6 +635,16 @@ static void jobs_ended(struct jobs *jobs)
 	}
 }
 
+/* Test hook: with MEMSAFED_CRASH_AT=job-end in its environment (which
+ * only whoever starts it controls), memsafed kills itself between a job's
+ * artifacts and its job.json: the window restart.test checks. */
+static bool crash_at(const char *point)
+{
+	const char *v = getenv("MEMSAFED_CRASH_AT");
+
+	return v && strcmp(v, point) == 0;
+}
+
 static void job_finish(struct job *job, enum job_end end)
 {
 	struct jobs *jobs = job->jobs;
@@ -677,6 +687,8 @@ static void job_finish(struct job *job, enum job_end end)
 		job->batches, (double)job->cgstats.peak / 1048576.0,
 		(double)job->lim.memory_max / 1048576.0, job->message ? ": " : "",
 		job->message ? job->message : "");
+	if (crash_at("job-end"))
+		raise(SIGKILL);
 	job_save(job);
 	/* Only once job.json says how it ended: a crash before that leaves
 	 * a job that resumes, not one whose document is lost. */
