@@ -94,5 +94,6 @@ if [ "${MEMSAFE_SANITIZE_PASS:-1}" != 0 ]; then
 	fi
 fi
 
-echo "$pass passed, $fail failed, $skip skipped"
+[ "$skip" -eq 0 ] || echo "$skip skipped (listed above)"
+echo "$pass passed, $fail failed"
 [ "$ok" -eq 0 ] && [ "$fail" -eq 0 ]
