@@ -618,16 +618,16 @@ static void write_dmesg_excerpt(struct job *job)
 	free(text);
 }
 
-/* One more job has ended: keep at most JOBS_KEEP_ENDED in memory. Never
- * the one just ended, whose callbacks may still be on the stack. */
-static void jobs_ended(struct jobs *jobs)
+/* Keep at most JOBS_KEEP_ENDED ended jobs in memory, dropping the oldest
+ * but never spare (the job that just ended: it shows in status and list,
+ * and its callbacks may still be on the stack). */
+static void jobs_trim_ended(struct jobs *jobs, const struct job *spare)
 {
 	struct job *job, *next;
 
-	jobs->ended++;
 	for (job = TAILQ_FIRST(&jobs->all); job && jobs->ended > JOBS_KEEP_ENDED; job = next) {
 		next = TAILQ_NEXT(job, all);
-		if (job->state <= JOB_RUNNING || job->submitted)
+		if (job == spare || job->state <= JOB_RUNNING || job->submitted)
 			continue;
 		TAILQ_REMOVE(&jobs->all, job, all);
 		jobs->ended--;
@@ -703,7 +703,8 @@ static void job_finish(struct job *job, enum job_end end)
 	job->batch_recs = NULL;
 	job->n_batch_recs = job->cap_batch_recs = 0;
 	jobs->running--;
-	jobs_ended(jobs);
+	jobs->ended++;
+	jobs_trim_ended(jobs, job);
 	jobs_changed(jobs);
 	jobs_schedule(jobs);
 }
@@ -767,7 +768,9 @@ static void job_requeue(struct job *job)
 	}
 	job->first_page = job->flushed_page + 1;
 	job->requeue = false;
-	worker_reset(job);
+	/* Its timers and watches too: a timeout must not fire on a job that
+	 * waits in the queue (job_start arms them again). */
+	worker_release(job);
 	set_message(job, "requeued by the pressure policy; resumes at page %u", job->first_page);
 	jobs->running--;
 	queue_insert(jobs, job);
@@ -1067,13 +1070,11 @@ static void exit_cb(evutil_socket_t fd, short what, void *arg)
 static void in_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *job = arg;
-	size_t bufsz = job->jobs->cfg->stream_buffer_size;
-
 	for (int rounds = 0; rounds < 16; rounds++) {
 		ssize_t n;
 
 		if (job->in_pos == job->in_len) {
-			n = pread(job->spool_fd, job->in_buf, bufsz, (off_t)job->in_off);
+			n = pread(job->spool_fd, job->in_buf, job->in_cap, (off_t)job->in_off);
 			if (n <= 0)
 				goto done; /* EOF: the worker sees the end of input */
 			job->in_off += (uint64_t)n;
@@ -1221,7 +1222,9 @@ static int job_start(struct job *job)
 	job->ev_exit = event_new(jobs->base, job->pidfd, EV_READ | EV_PERSIST, exit_cb, job);
 	job->ev_out = event_new(jobs->base, job->out_fd, EV_READ | EV_PERSIST, out_cb, job);
 	if (job->kind == JOB_INGEST) {
-		job->in_buf = malloc(cfg->stream_buffer_size);
+		/* Its own size: a reload may change stream_buffer_size. */
+		job->in_cap = cfg->stream_buffer_size;
+		job->in_buf = malloc(job->in_cap);
 		job->ev_in = event_new(jobs->base, job->in_fd, EV_WRITE | EV_PERSIST, in_cb, job);
 	} else {
 		close(job->in_fd);
@@ -1494,6 +1497,9 @@ int jobs_submit(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gi
 	struct job *job = calloc(1, sizeof *job);
 	int r;
 
+	/* Every failure below says what it was; this is the last resort. */
+	*code = ERR_INTERNAL;
+	snprintf(msg, msgsz, "memsafed ran out of memory");
 	if (!job)
 		return -ENOMEM;
 	job->jobs = jobs;
@@ -1868,17 +1874,7 @@ static void jobs_recover(struct jobs *jobs)
 		recover_job(jobs, ids[i]);
 	jobs->next_id = n ? ids[n - 1] + 1 : 1;
 	free(ids);
-	{
-		struct job *job, *next;
-		for (job = TAILQ_FIRST(&jobs->all); job && jobs->ended > JOBS_KEEP_ENDED; job = next) {
-			next = TAILQ_NEXT(job, all);
-			if (job->state > JOB_RUNNING) {
-				TAILQ_REMOVE(&jobs->all, job, all);
-				jobs->ended--;
-				job_free(job);
-			}
-		}
-	}
+	jobs_trim_ended(jobs, NULL);
 	if (jobs->queued)
 		log_msg(LOG_INFO, "%u jobs recovered from %s", jobs->queued, jobs->jobs_dir);
 }
@@ -1917,6 +1913,24 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 		jobs_free(jobs);
 		return r;
 	}
+	jobs->ev_sample = event_new(base, -1, EV_PERSIST, sample_cb, jobs);
+	if (!jobs->kmsg || !jobs->ev_sample) {
+		jobs_free(jobs);
+		return -ENOMEM;
+	}
+	jobs_reconfigure(jobs);
+	*ret = jobs;
+	return 0;
+}
+
+void jobs_reconfigure(struct jobs *jobs)
+{
+	const struct config *cfg = jobs->cfg;
+	struct timeval tv = { (time_t)(cfg->sample_interval_ms / 1000),
+			      (suseconds_t)(cfg->sample_interval_ms % 1000) * 1000 };
+	int r;
+
+	jobs->sys_trigger = psi_trigger_free(jobs->sys_trigger);
 	r = psi_trigger_add(jobs->psi, AT_FDCWD, "/proc/pressure/memory", cfg->psi_threshold_us,
 			    cfg->psi_window_us, sys_psi_cb, jobs, &jobs->sys_trigger);
 	if (r == 0)
@@ -1925,18 +1939,7 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 		snprintf(jobs->psi_mode, sizeof jobs->psi_mode, "avg10 polling: the kernel "
 			 "refused a PSI trigger on /proc/pressure/memory (%s)", strerror(-r));
 	log_msg(LOG_INFO, "system memory pressure: %s", jobs->psi_mode);
-	jobs->ev_sample = event_new(base, -1, EV_PERSIST, sample_cb, jobs);
-	if (!jobs->kmsg || !jobs->ev_sample) {
-		jobs_free(jobs);
-		return -ENOMEM;
-	}
-	{
-		struct timeval tv = { (time_t)(cfg->sample_interval_ms / 1000),
-				      (suseconds_t)(cfg->sample_interval_ms % 1000) * 1000 };
-		event_add(jobs->ev_sample, &tv);
-	}
-	*ret = jobs;
-	return 0;
+	event_add(jobs->ev_sample, &tv);
 }
 
 struct jobs *jobs_free(struct jobs *jobs)

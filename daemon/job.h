@@ -126,6 +126,7 @@ struct job {
 	int pidfd, in_fd, out_fd;
 	struct event *ev_exit, *ev_in, *ev_out, *ev_timeout;
 	char *in_buf;
+	size_t in_cap;           /* in_buf's size */
 	size_t in_len, in_pos;   /* bytes of in_buf pending / written */
 	uint64_t in_off;         /* spool offset of the next read */
 	struct frame_reader fr;
@@ -181,6 +182,10 @@ struct job {
 int jobs_new(struct event_base *base, const struct config *cfg,
 	     struct cgroup_root *cg, struct jobs **ret, char **err);
 struct jobs *jobs_free(struct jobs *jobs);
+/* After a reload (the config jobs_new was given has new values): re-arm
+ * the sampler's interval and the system PSI trigger. Running jobs keep the
+ * options they started with. */
+void jobs_reconfigure(struct jobs *jobs);
 /* Called whenever the number of running or queued jobs changes. */
 void jobs_set_changed_cb(struct jobs *jobs, void (*cb)(unsigned running, unsigned queued));
 

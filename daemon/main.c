@@ -223,6 +223,7 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 		replace_str(&cfg.state_dir, d.cfg.state_dir);
 		config_done(&d.cfg);
 		d.cfg = cfg;
+		jobs_reconfigure(d.jobs);
 		log_msg(LOG_INFO, "configuration reloaded (profile %s)",
 			config_profile_name(d.cfg.profile));
 	}

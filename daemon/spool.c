@@ -128,8 +128,10 @@ int spool_start(struct event_base *base, int src_fd, int dst_fd, uint64_t max_si
 		return -errno;
 	}
 	sp = calloc(1, sizeof *sp);
-	if (!sp)
+	if (!sp) {
+		snprintf(msg, msgsz, "memsafed ran out of memory");
 		return -ENOMEM;
+	}
 	sp->src = src_fd;
 	sp->dst = dst_fd;
 	sp->is_pipe = S_ISFIFO(st.st_mode);
@@ -145,6 +147,7 @@ int spool_start(struct event_base *base, int src_fd, int dst_fd, uint64_t max_si
 			   spool_cb, sp);
 	if (!sp->buf || !sp->ev) {
 		spool_free(sp);
+		snprintf(msg, msgsz, "memsafed ran out of memory");
 		return -ENOMEM;
 	}
 	if (sp->is_pipe) {
