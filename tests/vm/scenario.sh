@@ -549,22 +549,15 @@ check "h. the service's cgroup subtree can be removed as systemd would (no job c
 # and thaw it once the hog is gone.
 f0=$failed
 LOG=$LOG2
-cat >"$CONF2" <<EOF
-[daemon]
-socket = $SOCK
-state_dir = $STATE
-worker = $MEMSAFE_WORKER
-worker_user = memsafe-worker
-[limits]
-reserve = 64M
-[job]
-memory_max = 256M
+# The first daemon's configuration, with another [pressure] group (its last).
+{ sed '/^\[pressure\]$/,$d' "$CONF"; cat <<EOF
 [pressure]
 policy = pause
 psi_threshold = 100ms
 psi_window = 1s
 hold_time = 2s
 EOF
+} >"$CONF2"
 start_daemon "$CONF2" "$LOG2"
 check "i. the daemon's log says system memory pressure: trigger" \
 	grep -q 'system memory pressure: trigger$' "$LOG"
