@@ -295,10 +295,10 @@ int jobs_wait(const uint64_t *ids, size_t n, const struct jobs_wait *w, yajl_val
 	bool *ended = calloc(n ? n : 1, sizeof *ended);
 	int r = CTL_EXIT_OK;
 
+	for (size_t i = 0; i < n; i++)
+		replies[i] = NULL;   /* before any return: callers free them */
 	if (!ended)
 		return CTL_EXIT_LOCAL;
-	for (size_t i = 0; i < n; i++)
-		replies[i] = NULL;
 	if (w->progress)
 		term_hide_cursor();
 	while (left > 0) {

@@ -91,8 +91,10 @@ int metrics_main(int argc, char **argv)
 		"memsafed_host_memory_psi_some_avg10.\n"
 		"  memsafectl metrics > /var/lib/node_exporter/memsafed.prom.$$ &&\n"
 		"    mv /var/lib/node_exporter/memsafed.prom.$$ /var/lib/node_exporter/memsafed.prom\n"
-		"  --json   the same figures as one JSON document\n"
-		"Exit: 0; 3 when memsafed is unreachable (memsafed_up 0 is still printed).\n");
+		"  --json   the daemon's figures and, per job, its state, peaks, cap and OOM\n"
+		"           kills as one JSON document\n"
+		"Exit: 0; 3 when memsafed does not answer (memsafed_up 0 is still printed);\n"
+		"4 when it refuses the job list.\n");
 	_cleanup_json_ yajl_val ping = NULL, list = NULL;
 	char req[64], err[512];
 	uint64_t by_state[ARRAY_SIZE(states)] = {0}, oom_total = 0;

@@ -233,7 +233,7 @@ int pressure_main(int argc, char **argv)
 		};
 		r = jobs_wait(&id, 1, &w, &v);
 	}
-	if (r == CTL_EXIT_REFUSED || r == 130) {
+	if (r == CTL_EXIT_REFUSED || r == 130 || !v) {
 		if (v && !ctl_reply_ok(v))
 			ctl_print_error(v, "simulate-pressure");
 		yajl_tree_free(v);
