@@ -649,13 +649,6 @@ int cgroup_job_kill(const struct cgroup_job *job)
 	return 0;
 }
 
-bool cgroup_job_populated(const struct cgroup_job *job)
-{
-	char buf[64];
-
-	return read_small_fileat(job->dirfd, "cgroup.procs", buf, sizeof buf) > 0;
-}
-
 const char *cgroup_job_path(const struct cgroup_job *job) { return job->path; }
 
 const char *cgroup_job_name(const struct cgroup_job *job) { return job->name; }
@@ -745,11 +738,6 @@ int cgroup_job_freeze(const struct cgroup_job *job, bool frozen)
 			e++;
 	}
 	return 0;
-}
-
-int cgroup_job_pressure_dirfd(const struct cgroup_job *job)
-{
-	return job->root->mode == CGROUP_UNIFIED ? job->dirfd : -1;
 }
 
 int cgroup_job_lift_high(const struct cgroup_job *job)

@@ -64,7 +64,8 @@ int cgroup_job_create(struct cgroup_root *root, uint64_t id,
  * free job. -EBUSY (or another error) leaves job allocated, holding what
  * could not be removed yet: call again later. */
 int cgroup_job_destroy(struct cgroup_job *job);
-/* v2: an O_PATH fd of the cgroup for clone3(CLONE_INTO_CGROUP); else -1. */
+/* v2: an O_PATH fd of the cgroup (clone3(CLONE_INTO_CGROUP), memory.pressure
+ * triggers); else -1. */
 int cgroup_job_dirfd(const struct cgroup_job *job);
 /* Open fds of every cgroup.procs a new worker must join (the child writes
  * "0" to each before exec). Returns the count (<= max) or negative errno. */
@@ -72,8 +73,6 @@ int cgroup_job_procs_fds(const struct cgroup_job *job, int *fds, int max);
 int cgroup_job_stats(const struct cgroup_job *job, struct cgroup_stats *ret);
 /* SIGKILL every process in the cgroup (cgroup.kill where present). */
 int cgroup_job_kill(const struct cgroup_job *job);
-/* Whether any process is left in the cgroup. */
-bool cgroup_job_populated(const struct cgroup_job *job);
 const char *cgroup_job_path(const struct cgroup_job *job);
 /* The cgroup's name ("job-<id>"). */
 const char *cgroup_job_name(const struct cgroup_job *job);
@@ -90,8 +89,6 @@ int cgroup_job_lift_high(const struct cgroup_job *job);
 /* Freeze (or thaw) everything in the job: cgroup.freeze on v2, SIGSTOP
  * and SIGCONT to each process on v1. */
 int cgroup_job_freeze(const struct cgroup_job *job, bool frozen);
-/* dirfd of the job's cgroup when it has memory.pressure (v2), else -1. */
-int cgroup_job_pressure_dirfd(const struct cgroup_job *job);
 /* The job's memory PSI avg10 values (v2 memory.pressure); -ENOENT on v1. */
 int cgroup_job_psi(const struct cgroup_job *job, char *buf, size_t size);
 

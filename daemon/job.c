@@ -1261,8 +1261,8 @@ static int job_start(struct job *job)
 			log_job(LOG_WARNING, job->id, NULL, "memory.events changes will be seen "
 				"only at each sample: %s", strerror(r < 0 ? -r : ENOMEM));
 	}
-	if (!job->psi_trigger && cgroup_job_pressure_dirfd(job->cg) >= 0) {
-		r = psi_trigger_add(jobs->psi, cgroup_job_pressure_dirfd(job->cg), "memory.pressure",
+	if (!job->psi_trigger && cgroup_job_dirfd(job->cg) >= 0) {
+		r = psi_trigger_add(jobs->psi, cgroup_job_dirfd(job->cg), "memory.pressure",
 				    cfg->psi_threshold_us, cfg->psi_window_us, job_psi_cb, job,
 				    &job->psi_trigger);
 		snprintf(job->psi_mode, sizeof job->psi_mode, r == 0 ? "trigger" :
@@ -1606,23 +1606,6 @@ struct job *jobs_find(struct jobs *jobs, uint64_t id)
 		if (job->id == id && job->state != JOB_SPOOLING)
 			return job;
 	return NULL;
-}
-
-struct job *jobs_first(struct jobs *jobs)
-{
-	struct job *job = TAILQ_FIRST(&jobs->all);
-
-	while (job && job->state == JOB_SPOOLING)
-		job = TAILQ_NEXT(job, all);
-	return job;
-}
-
-struct job *jobs_next(struct job *job)
-{
-	do
-		job = TAILQ_NEXT(job, all);
-	while (job && job->state == JOB_SPOOLING);
-	return job;
 }
 
 struct job *jobs_last(struct jobs *jobs)

@@ -197,8 +197,6 @@ void jobs_set_changed_cb(struct jobs *jobs, void (*cb)(unsigned running, unsigne
 int jobs_submit(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gid,
 		int src_fd, struct job **ret, const char **code, char *msg, size_t msgsz);
 struct job *jobs_find(struct jobs *jobs, uint64_t id);
-struct job *jobs_first(struct jobs *jobs);
-struct job *jobs_next(struct job *job);
 struct job *jobs_last(struct jobs *jobs);
 struct job *jobs_prev(struct job *job);
 /* Cancel a queued or running job. */

@@ -54,7 +54,6 @@ void log_setup(void)
 
 void log_set_max_level(int prio) { max_level = prio; }
 
-bool log_to_journal(void) { return use_journal; }
 
 /* One entry; the fields other than prio are optional (0, NULL). */
 struct entry {

@@ -29,8 +29,6 @@
 /* Decide between the journal and stderr; call once, early. */
 void log_setup(void);
 void log_set_max_level(int prio);
-/* Whether entries go to the journal (for a startup line saying so). */
-bool log_to_journal(void);
 
 void log_msg(int prio, const char *fmt, ...) _printf_(2, 3);
 /* A message about job `id` (0: none); msgid may be NULL. A known msgid

@@ -16,8 +16,6 @@
 
 static const char *proc_root = "/proc";
 
-void sampler_set_proc_root(const char *root) { proc_root = root; }
-
 static int parse_psi_line(const char *p, struct psi_line *l)
 {
 	unsigned long long total;

@@ -25,7 +25,6 @@ int sampler_parse_meminfo(const char *text, const char *key, uint64_t *ret);
 /* /proc/PID/statm: size and resident, in bytes. */
 int sampler_parse_statm(const char *text, uint64_t *vms, uint64_t *rss);
 
-void sampler_set_proc_root(const char *root);
 int sampler_read_system(struct sys_sample *ret);
 int sampler_read_pid(pid_t pid, uint64_t *vms, uint64_t *rss);
 /* Read a PSI file (e.g. a cgroup's memory.pressure) into some/full avg10. */

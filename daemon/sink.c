@@ -20,12 +20,6 @@
 #include "sink.h"
 #include "util.h"
 
-bool sink_name_valid(const char *name)
-{
-	return strcmp(name, "mock") == 0 || strcmp(name, "jsonl") == 0 ||
-	       strcmp(name, "exec") == 0;
-}
-
 /* Every chunk of the batch as one JSON line each, in one buffer, so the
  * batch reaches the file with a single write. */
 static char *batch_lines(const struct job *job, yajl_val batch, size_t *ret_len)

@@ -16,7 +16,6 @@ struct config;
 struct cgroup_job;
 struct sink_exec;
 
-bool sink_name_valid(const char *name);
 /* Flush one batch frame (the worker's JSON object). 0 when flushed; else a
  * negative errno with a sentence in err. */
 int sink_flush(struct job *job, const char *state_dir, yajl_val batch,
