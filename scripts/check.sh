@@ -23,7 +23,7 @@ MEMSAFE_REQUIRE_VM=1 make -j2 check
 rc=$?
 echo "make check took $(( $(date +%s) - start )) s"
 
-pass=0 fail=0 skip=0
+pass=0 fail=0 skip=0 failures=
 # tally DIR RC SKIP-FAILS: add DIR/test-suite.log's totals; with
 # SKIP-FAILS=1, skipped tests count as failures unless MEMSAFE_ALLOW_SKIP=1.
 # Returns non-zero when DIR failed.
@@ -45,6 +45,13 @@ tally() {
 		rc=1
 	fi
 	[ "$rc" -eq 0 ] || [ "$f" -gt 0 ] || f=1
+	if [ "$f" -gt 0 ]; then
+		# Name what failed, with the lines before it.
+		failures+="failed in $dir:"$'\n'
+		failures+=$(grep -hE '^(FAIL|XPASS|ERROR):' "$dir"/tests/*/*.log 2>/dev/null | sed 's/^/  /')$'\n'
+		failures+=$(grep -h -B 12 -E '^not ok|^ERROR:' "$dir"/tests/*/*.log 2>/dev/null |
+			tail -n 40 | sed 's/^/  | /')$'\n'
+	fi
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 	[ "$rc" -eq 0 ] && [ "$f" -eq 0 ]
 }
@@ -95,5 +102,7 @@ if [ "${MEMSAFE_SANITIZE_PASS:-1}" != 0 ]; then
 fi
 
 [ "$skip" -eq 0 ] || echo "$skip skipped (listed above)"
+# What failed is printed last, so the end of the output names it.
+[ -z "$failures" ] || printf '%s' "$failures"
 echo "$pass passed, $fail failed"
 [ "$ok" -eq 0 ] && [ "$fail" -eq 0 ]
