@@ -313,9 +313,9 @@ static int kill_procs(const char *dir)
 	return n;
 }
 
-/* Remove dir, killing what is inside and waiting up to ~200 ms for the
+/* Remove dir, killing what is inside and waiting up to wait_ms for the
  * kernel to let the last exiting task go. */
-static int remove_cgroup(const char *dir, bool use_kill_file)
+static int remove_cgroup(const char *dir, bool use_kill_file, unsigned wait_ms)
 {
 	struct timespec ts = { 0, 2 * 1000 * 1000 };
 
@@ -327,15 +327,16 @@ static int remove_cgroup(const char *dir, bool use_kill_file)
 	} else {
 		kill_procs(dir);
 	}
-	for (int i = 0; i < 100; i++) {
+	for (unsigned i = 0;; i++) {
 		if (rmdir(dir) == 0 || errno == ENOENT)
 			return 0;
 		if (errno != EBUSY)
 			return -errno;
+		if (i >= wait_ms / 2)
+			return -EBUSY;
 		kill_procs(dir);
 		nanosleep(&ts, NULL);
 	}
-	return -EBUSY;
 }
 
 /* Remove job-* cgroups an earlier daemon left behind. */
@@ -351,7 +352,7 @@ static void remove_orphans(const char *jobs, bool use_kill_file)
 		if (strncmp(de->d_name, "job-", 4) != 0)
 			continue;
 		snprintf(p, sizeof p, "%s/%s", jobs, de->d_name);
-		remove_cgroup(p, use_kill_file);
+		remove_cgroup(p, use_kill_file, 200);
 	}
 	closedir(d);
 }
@@ -529,7 +530,7 @@ fail_nodir:
 	return r;
 }
 
-int cgroup_job_destroy(struct cgroup_job *job)
+int cgroup_job_destroy(struct cgroup_job *job, unsigned wait_ms)
 {
 	int r = 0;
 
@@ -542,11 +543,11 @@ int cgroup_job_destroy(struct cgroup_job *job)
 	job->dirfd = job->watch_fd = -1;
 	/* Once removed, a path is forgotten, so a retry after -EBUSY only
 	 * tries what is left. */
-	if (job->path && (r = remove_cgroup(job->path, job->root->has_kill)) == 0) {
+	if (job->path && (r = remove_cgroup(job->path, job->root->has_kill, wait_ms)) == 0) {
 		free(job->path);
 		job->path = NULL;
 	}
-	if (job->pids_path && remove_cgroup(job->pids_path, false) == 0) {
+	if (job->pids_path && remove_cgroup(job->pids_path, false, wait_ms) == 0) {
 		free(job->pids_path);
 		job->pids_path = NULL;
 	}

@@ -60,10 +60,10 @@ bool cgroup_has_kill(const struct cgroup_root *root);
 
 int cgroup_job_create(struct cgroup_root *root, uint64_t id,
 		      const struct cgroup_limits *lim, struct cgroup_job **ret);
-/* Kill everything, wait briefly for the cgroup to empty, remove it and
- * free job. -EBUSY (or another error) leaves job allocated, holding what
- * could not be removed yet: call again later. */
-int cgroup_job_destroy(struct cgroup_job *job);
+/* Kill everything, wait up to wait_ms for the cgroup to empty, remove it
+ * and free job. -EBUSY (or another error) leaves job allocated, holding
+ * what could not be removed yet: call again later. */
+int cgroup_job_destroy(struct cgroup_job *job, unsigned wait_ms);
 /* v2: an O_PATH fd of the cgroup (clone3(CLONE_INTO_CGROUP), memory.pressure
  * triggers); else -1. */
 int cgroup_job_dirfd(const struct cgroup_job *job);

@@ -495,7 +495,9 @@ static void job_psi_cb(void *arg, bool gone)
 /* ---- the end of a job --------------------------------------------------- */
 
 /* A job cgroup the kernel would not let go of yet (a task still exiting):
- * retried from a timer until it goes, so none is ever left behind. */
+ * retried from a timer until it goes, so none is ever left behind, and
+ * the loop never sleeps waiting for it. */
+#define REAP_EVERY_MS 20
 struct cg_reaper {
 	TAILQ_ENTRY(cg_reaper) entry;
 	struct jobs *jobs;
@@ -508,10 +510,10 @@ struct cg_reaper {
 static void cg_reaper_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct cg_reaper *z = arg;
-	struct timeval tv = { 0, 100 * 1000 };
-	int r = cgroup_job_destroy(z->cg);
+	struct timeval tv = { 0, REAP_EVERY_MS * 1000 };
+	int r = cgroup_job_destroy(z->cg, 0);
 
-	if (r < 0 && ++z->tries < 600) {   /* a minute */
+	if (r < 0 && ++z->tries < 60 * 1000 / REAP_EVERY_MS) {   /* a minute */
 		event_add(z->ev, &tv);
 		return;
 	}
@@ -525,7 +527,7 @@ static void cg_reaper_cb(evutil_socket_t fd, short what, void *arg)
 static void reap_cgroup_later(struct jobs *jobs, struct cgroup_job *cg, uint64_t id)
 {
 	struct cg_reaper *z = calloc(1, sizeof *z);
-	struct timeval tv = { 0, 100 * 1000 };
+	struct timeval tv = { 0, REAP_EVERY_MS * 1000 };
 
 	if (!z || !(z->ev = evtimer_new(jobs->base, cg_reaper_cb, z))) {
 		log_job(LOG_ERR, id, NULL, "could not remove its cgroup (out of memory)");
@@ -550,7 +552,9 @@ static void worker_reset(struct job *job)
 		event_free(job->ev_out);
 	job->ev_exit = job->ev_in = job->ev_out = NULL;
 	job->exec = sink_exec_free(job->exec);
-	if (job->pidfd >= 0)
+	if (job->pidfd >= 0 && !job->reaped)   /* never a zombie left behind */
+		spawn_abandon(job->jobs->base, job->pidfd);
+	else if (job->pidfd >= 0)
 		close(job->pidfd);
 	if (job->in_fd >= 0)
 		close(job->in_fd);
@@ -667,7 +671,7 @@ static void job_finish(struct job *job, enum job_end end)
 		write_dmesg_excerpt(job);
 	worker_release(job);
 	job->memlog = memlog_close(job->memlog);
-	if (job->cg && (r = cgroup_job_destroy(job->cg)) < 0)
+	if (job->cg && (r = cgroup_job_destroy(job->cg, 4)) < 0)
 		reap_cgroup_later(jobs, job->cg, job->id);
 	job->cg = NULL;
 	job->state = job_state_for_end(end);
@@ -1936,14 +1940,14 @@ struct jobs *jobs_free(struct jobs *jobs)
 		if (job->src_fd >= 0)
 			close(job->src_fd);
 		worker_release(job);
-		if (job->cg && cgroup_job_destroy(job->cg) < 0)
+		if (job->cg && cgroup_job_destroy(job->cg, 200) < 0)
 			log_job(LOG_ERR, job->id, NULL, "its cgroup %s is left behind",
 				cgroup_job_path(job->cg));
 		job_free(job);
 	}
 	while (!TAILQ_EMPTY(&jobs->reapers)) {
 		struct cg_reaper *z = TAILQ_FIRST(&jobs->reapers);
-		if (cgroup_job_destroy(z->cg) < 0)
+		if (cgroup_job_destroy(z->cg, 200) < 0)
 			log_job(LOG_ERR, z->id, NULL, "its cgroup is left behind");
 		TAILQ_REMOVE(&jobs->reapers, z, entry);
 		event_free(z->ev);

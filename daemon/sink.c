@@ -280,20 +280,14 @@ struct sink_exec *sink_exec_free(struct sink_exec *x)
 	if (!x)
 		return NULL;
 	exec_close_input(x);
+	if (x->pid > 0)   /* still running: killed, and reaped by the loop */
+		spawn_abandon(x->ev_exit ? event_get_base(x->ev_exit) : NULL, x->pidfd);
+	else if (x->pidfd >= 0)
+		close(x->pidfd);
 	if (x->ev_exit)
 		event_free(x->ev_exit);
 	if (x->ev_timeout)
 		event_free(x->ev_timeout);
-	if (x->pid > 0) {
-		struct rusage ru;
-		siginfo_t si;
-		kill(x->pid, SIGKILL);
-		/* SIGKILL cannot be ignored: the wait is short. */
-		while (spawn_reap(x->pidfd, &si, &ru) == -EAGAIN)
-			usleep(1000);
-	}
-	if (x->pidfd >= 0)
-		close(x->pidfd);
 	free(x->body);
 	free(x);
 	return NULL;

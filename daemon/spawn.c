@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <event2/event.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
@@ -128,4 +129,36 @@ int spawn_reap(int pidfd, siginfo_t *si, struct rusage *ru)
 	if (syscall(SYS_waitid, P_PIDFD, pidfd, si, WEXITED | WNOHANG, ru) < 0)
 		return -errno;
 	return si->si_pid == 0 ? -EAGAIN : 0;
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rusage ru;
+	siginfo_t si;
+
+	if (spawn_reap(fd, &si, &ru) == -EAGAIN)   /* cannot be: it was readable */
+		spawn_abandon(arg, fd);
+	else
+		close(fd);
+}
+
+void spawn_abandon(struct event_base *base, int pidfd)
+{
+	struct rusage ru;
+	siginfo_t si;
+
+	if (pidfd < 0)
+		return;
+	syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	if (spawn_reap(pidfd, &si, &ru) != -EAGAIN) {
+		close(pidfd);
+		return;
+	}
+	/* Reaped when its pidfd turns readable, off the event loop's path. */
+	if (base && event_base_once(base, pidfd, EV_READ, reap_cb, base, NULL) == 0)
+		return;
+	/* SIGKILL cannot be ignored: the wait is short. */
+	while (spawn_reap(pidfd, &si, &ru) == -EAGAIN)
+		usleep(1000);
+	close(pidfd);
 }

@@ -26,5 +26,9 @@ int spawn_process(const struct spawn_args *a, pid_t *ret_pid, int *ret_pidfd);
 /* Reap a child via its pidfd: returns 0 with si filled and the child's
  * resource usage (ru_maxrss is its peak RSS), or -EAGAIN if still running. */
 int spawn_reap(int pidfd, siginfo_t *si, struct rusage *ru);
+/* Let go of a child that may still run: SIGKILL it and reap it once it
+ * has exited, from base's loop (at once when base is NULL). Takes pidfd. */
+struct event_base;
+void spawn_abandon(struct event_base *base, int pidfd);
 
 #endif
