@@ -17,6 +17,7 @@
 #include "ctl.h"
 #include "doctor.h"
 #include "json.h"
+#include "procfs.h"
 #include "protocol.h"
 #include "size.h"
 #include "sysinfo.h"
@@ -267,24 +268,21 @@ static void check_delegation(struct ctx *x)
 static void check_psi(struct ctx *x)
 {
 	char buf[512];
-	double s10 = -1, s60 = -1, f10 = -1;
-	const char *full;
+	struct psi_line some, full;
 	struct doctor_check *c;
-	ssize_t n = read_small_file("/proc/pressure/memory", buf, sizeof buf);
+	int n = procfs_read_psi(AT_FDCWD, "/proc/pressure/memory", &some, &full);
 	int fd, e;
 
 	if (n < 0) {
 		c = add(x, "psi", "PSI averages", DOCTOR_WARN, "/proc/pressure/memory is not "
 			"readable (%s): memsafed cannot see memory pressure, so admission and the "
-			"pressure policy only see MemAvailable", strerror((int)-n));
+			"pressure policy only see MemAvailable", strerror(-n));
 		fix(c, "use a kernel with CONFIG_PSI=y and boot without psi=0 (some need psi=1)");
 	} else {
-		sscanf(buf, "some avg10=%lf avg60=%lf", &s10, &s60);
-		if ((full = strstr(buf, "full avg10=")))
-			sscanf(full, "full avg10=%lf", &f10);
 		c = add(x, "psi", "PSI averages", DOCTOR_OK, "/proc/pressure/memory: some avg10 "
-			"%.2f%%, avg60 %.2f%%; full avg10 %.2f%%", s10, s60, f10);
-		if (s10 >= x->cfg.admission_psi_max) {
+			"%.2f%%, avg60 %.2f%%; full avg10 %.2f%%", some.avg10, some.avg60,
+			full.avg10);
+		if (some.avg10 >= x->cfg.admission_psi_max) {
 			c->verdict = DOCTOR_WARN;
 			x->rep->warned++;
 			fix(c, "memory pressure is above admission_psi_max (%.0f%%): jobs wait "
@@ -326,14 +324,11 @@ static void check_psi(struct ctx *x)
 
 static void check_swap(struct ctx *x)
 {
-	char buf[8192], *p;
-	unsigned long long kb = 0;
+	static const char *const key[] = { "SwapTotal" };
+	uint64_t swap = 0;
 	struct doctor_check *c;
 
-	if (read_small_file("/proc/meminfo", buf, sizeof buf) >= 0 &&
-	    (p = strstr(buf, "SwapTotal:")))
-		sscanf(p + 10, "%llu", &kb);
-	if (kb == 0) {
+	if (procfs_read_meminfo(key, &swap, 1) < 0 || swap == 0) {
 		add(x, "swap", "swap", DOCTOR_OK, "no swap: a job over its cap is stopped at "
 		    "once, never swapped");
 		return;
@@ -341,7 +336,7 @@ static void check_swap(struct ctx *x)
 	if (x->cfg.swap_max > 0) {
 		c = add(x, "swap", "swap", DOCTOR_WARN, "%.0f MB of swap and swap_max = %.0f MB: "
 			"jobs may swap, which slows the desktop before the cap is reached",
-			(double)kb / 1024, (double)x->cfg.swap_max / MB);
+			(double)swap / MB, (double)x->cfg.swap_max / MB);
 		fix(c, "set swap_max = 0 in [job]");
 		return;
 	}
@@ -349,12 +344,12 @@ static void check_swap(struct ctx *x)
 	    access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) < 0) {
 		c = add(x, "swap", "swap", DOCTOR_WARN, "%.0f MB of swap but no swap accounting "
 			"(memory.memsw.* is missing): swap_max = 0 cannot be enforced on cgroup "
-			"v1, so a job may swap beyond memory_max", (double)kb / 1024);
+			"v1, so a job may swap beyond memory_max", (double)swap / MB);
 		fix(c, "boot with swapaccount=1, or turn swap off (swapoff -a)");
 		return;
 	}
 	add(x, "swap", "swap", DOCTOR_OK, "%.0f MB of swap; memsafed gives each job "
-	    "swap_max = 0 so it cannot swap", (double)kb / 1024);
+	    "swap_max = 0 so it cannot swap", (double)swap / MB);
 }
 
 static void check_seccomp(struct ctx *x)
@@ -463,8 +458,8 @@ static void check_socket(struct ctx *x, yajl_val ping, int err_no, const char *e
 
 static void check_free_memory(struct ctx *x)
 {
-	char buf[8192], *p;
-	unsigned long long total_kb = 0, avail_kb = 0;
+	static const char *const keys[] = { "MemTotal", "MemAvailable" };
+	uint64_t v[2] = { 0, 0 };
 	uint64_t cap = x->o->memory_max ? x->o->memory_max : x->cfg.memory_max;
 	uint64_t reserve = x->o->reserve ? x->o->reserve : x->cfg.reserve;
 	double total, avail, left;
@@ -473,16 +468,14 @@ static void check_free_memory(struct ctx *x)
 
 	format_size(cap, capstr, sizeof capstr);
 	format_size(reserve, resstr, sizeof resstr);
-	if (read_small_file("/proc/meminfo", buf, sizeof buf) < 0 ||
-	    !(p = strstr(buf, "MemTotal:")) || sscanf(p + 9, "%llu", &total_kb) != 1 ||
-	    !(p = strstr(buf, "MemAvailable:")) || sscanf(p + 13, "%llu", &avail_kb) != 1) {
+	if (procfs_read_meminfo(keys, v, 2) < 0 || !v[0] || !v[1]) {
 		c = add(x, "free_memory", "free memory", DOCTOR_WARN, "/proc/meminfo has no "
 			"MemTotal/MemAvailable");
 		fix(c, "use a kernel >= 3.14");
 		return;
 	}
-	total = (double)total_kb * 1024;
-	avail = (double)avail_kb * 1024;
+	total = (double)v[0];
+	avail = (double)v[1];
 	left = avail - (double)cap;
 	if (total < (double)cap + (double)reserve) {
 		c = add(x, "free_memory", "free memory", DOCTOR_FAIL, "MemTotal %.0f MB cannot hold "

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "pressure.h"
+#include "procfs.h"
 
 /* Every state a job can be in, so that each series exists (at 0) from
  * the first scrape. */
@@ -39,12 +41,10 @@ static void label_value(const char *s)
 
 static double system_psi_some10(void)
 {
-	char buf[512];
-	double v = -1;
+	struct psi_line some, full;
 
-	if (read_small_file("/proc/pressure/memory", buf, sizeof buf) >= 0)
-		sscanf(buf, "some avg10=%lf", &v);
-	return v;
+	procfs_read_psi(AT_FDCWD, "/proc/pressure/memory", &some, &full);
+	return some.avg10;
 }
 
 /* Integral values exactly, others with enough digits. */

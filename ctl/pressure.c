@@ -15,6 +15,7 @@
 #include "jobs.h"
 #include "json.h"
 #include "pressure.h"
+#include "procfs.h"
 #include "protocol.h"
 #include "term.h"
 
@@ -32,14 +33,10 @@ struct sampling {
 
 uint64_t pressure_mem_available(void)
 {
-	char buf[8192];
-	const char *p;
-	unsigned long long kb;
+	static const char *const key[] = { "MemAvailable" };
+	uint64_t v;
 
-	if (read_small_file("/proc/meminfo", buf, sizeof buf) < 0 ||
-	    !(p = strstr(buf, "MemAvailable:")) || sscanf(p + 13, "%llu", &kb) != 1)
-		return 0;
-	return (uint64_t)kb * 1024;
+	return procfs_read_meminfo(key, &v, 1) < 0 ? 0 : v;
 }
 
 static void sample_cb(void *arg)
@@ -78,13 +75,9 @@ static double others_mb(uint64_t exclude)
  * job's memory either. */
 static double self_rss(void)
 {
-	char buf[128];
-	unsigned long long size, resident;
+	uint64_t vms, rss;
 
-	if (read_small_file("/proc/self/statm", buf, sizeof buf) < 0 ||
-	    sscanf(buf, "%llu %llu", &size, &resident) != 2)
-		return 0;
-	return (double)resident * (double)sysconf(_SC_PAGESIZE);
+	return procfs_read_statm(0, &vms, &rss) < 0 ? 0 : (double)rss;
 }
 
 static void sleep_ms(unsigned ms)

@@ -19,6 +19,7 @@
 #include "json.h"
 #include "kmsg.h"
 #include "log.h"
+#include "procfs.h"
 #include "psi.h"
 #include "sampler.h"
 #include "state.h"
@@ -332,13 +333,13 @@ static void job_sample(struct job *job, const struct sys_sample *sys, uint64_t n
 	char buf[512];
 
 	if (job->pid > 0)
-		sampler_read_pid(job->pid, &row.vms, &row.rss);
+		procfs_read_statm(job->pid, &row.vms, &row.rss);
 	job_check_events(job);
 	row.cgroup_current = job->cgstats.current;
 	row.anon = job->cgstats.anon;
 	row.file = job->cgstats.file;
 	if (cgroup_job_psi(job->cg, buf, sizeof buf) > 0 &&
-	    sampler_parse_psi(buf, &some, &full) == 0) {
+	    procfs_parse_psi(buf, &some, &full) == 0) {
 		row.psi_some_avg10 = some.avg10;
 		row.psi_full_avg10 = full.avg10;
 		job->psi_some_max = MAX(job->psi_some_max, some.avg10);
@@ -875,7 +876,7 @@ static double worker_rss_mb(const struct job *job)
 {
 	uint64_t vms = 0, rss = 0;
 
-	if (job->reaped || sampler_read_pid(job->pid, &vms, &rss) < 0 || rss == 0)
+	if (job->reaped || procfs_read_statm(job->pid, &vms, &rss) < 0 || rss == 0)
 		rss = job->last_rss ? job->last_rss : job->peak_rss_kb * 1024;
 	return (double)rss / 1048576.0;
 }

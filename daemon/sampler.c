@@ -9,113 +9,29 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "procfs.h"
 #include "sampler.h"
 #include "util.h"
 
 #define MEMLOG_FLUSH_MS 1000
 
-static const char *proc_root = "/proc";
-
-static int parse_psi_line(const char *p, struct psi_line *l)
-{
-	unsigned long long total;
-
-	if (sscanf(p, " avg10=%lf avg60=%lf avg300=%lf total=%llu", &l->avg10, &l->avg60,
-		   &l->avg300, &total) != 4)
-		return -EINVAL;
-	l->total = total;
-	return 0;
-}
-
-int sampler_parse_psi(const char *text, struct psi_line *some, struct psi_line *full)
-{
-	const char *s = strstr(text, "some"), *f = strstr(text, "full");
-	int r = -EINVAL;
-
-	/* "full" is missing on kernels before 5.13 for the system file of
-	 * some resources; a missing line stays -1. */
-	*some = *full = (struct psi_line){ -1, -1, -1, 0 };
-	if (s && (s == text || s[-1] == '\n') && parse_psi_line(s + 4, some) == 0)
-		r = 0;
-	if (f && (f == text || f[-1] == '\n'))
-		parse_psi_line(f + 4, full);
-	return r;
-}
-
-int sampler_parse_meminfo(const char *text, const char *key, uint64_t *ret)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		unsigned long long kb;
-		if (strncmp(p, key, klen) == 0 && p[klen] == ':' &&
-		    sscanf(p + klen + 1, " %llu", &kb) == 1) {
-			*ret = (uint64_t)kb * 1024;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-int sampler_parse_statm(const char *text, uint64_t *vms, uint64_t *rss)
-{
-	static long page;
-	unsigned long long size, resident;
-
-	if (!page)
-		page = sysconf(_SC_PAGESIZE);
-	if (sscanf(text, "%llu %llu", &size, &resident) != 2)
-		return -EINVAL;
-	*vms = (uint64_t)size * (uint64_t)page;
-	*rss = (uint64_t)resident * (uint64_t)page;
-	return 0;
-}
-
 int sampler_read_system(struct sys_sample *ret)
 {
-	char path[PATH_MAX], buf[4096];
+	static const char *const keys[] = { "MemAvailable", "MemTotal" };
+	uint64_t v[2];
 	struct psi_line some, full;
 	struct sys_sample s = { .psi_some_avg10 = -1, .psi_full_avg10 = -1 };
 	int r;
 
-	snprintf(path, sizeof path, "%s/meminfo", proc_root);
-	if ((r = (int)read_small_file(path, buf, sizeof buf)) < 0)
+	if ((r = procfs_read_meminfo(keys, v, 2)) < 0)
 		return r;
-	sampler_parse_meminfo(buf, "MemAvailable", &s.mem_available);
-	sampler_parse_meminfo(buf, "MemTotal", &s.mem_total);
-	snprintf(path, sizeof path, "%s/pressure/memory", proc_root);
-	if (read_small_file(path, buf, sizeof buf) > 0 &&
-	    sampler_parse_psi(buf, &some, &full) == 0) {
+	s.mem_available = v[0];
+	s.mem_total = v[1];
+	if (procfs_read_psi(AT_FDCWD, "/proc/pressure/memory", &some, &full) == 0) {
 		s.psi_some_avg10 = some.avg10;
 		s.psi_full_avg10 = full.avg10;
 	}
 	*ret = s;
-	return 0;
-}
-
-int sampler_read_pid(pid_t pid, uint64_t *vms, uint64_t *rss)
-{
-	char path[PATH_MAX], buf[256];
-	int r;
-
-	snprintf(path, sizeof path, "%s/%d/statm", proc_root, (int)pid);
-	if ((r = (int)read_small_file(path, buf, sizeof buf)) < 0)
-		return r;
-	return sampler_parse_statm(buf, vms, rss);
-}
-
-int sampler_read_psi_file(int dirfd, const char *name, double *some10, double *full10)
-{
-	char buf[512];
-	struct psi_line some, full;
-	int r;
-
-	if ((r = (int)read_small_fileat(dirfd, name, buf, sizeof buf)) < 0)
-		return r;
-	if ((r = sampler_parse_psi(buf, &some, &full)) < 0)
-		return r;
-	*some10 = some.avg10;
-	*full10 = full.avg10;
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 /* Memory sampling: the system figures read once per tick (MemAvailable,
  * memory PSI) and the per-job ones (worker RSS/VMS, cgroup memory), and the
  * job's memory_log.csv, written through a buffer that is flushed at least
- * once a second and at job end. /proc is injectable for tests. */
+ * once a second and at job end. */
 #ifndef MEMSAFE_SAMPLER_H
 #define MEMSAFE_SAMPLER_H
 
@@ -16,19 +16,8 @@ struct sys_sample {
 	double psi_some_avg10, psi_full_avg10; /* -1 when unreadable */
 };
 
-struct psi_line { double avg10, avg60, avg300; uint64_t total; };
-
-/* Parse PSI text ("some avg10=… avg60=… avg300=… total=…" / "full …"). */
-int sampler_parse_psi(const char *text, struct psi_line *some, struct psi_line *full);
-/* A "Key:   N kB" value of /proc/meminfo, in bytes. */
-int sampler_parse_meminfo(const char *text, const char *key, uint64_t *ret);
-/* /proc/PID/statm: size and resident, in bytes. */
-int sampler_parse_statm(const char *text, uint64_t *vms, uint64_t *rss);
-
+/* MemAvailable, MemTotal and the system's memory PSI, now. */
 int sampler_read_system(struct sys_sample *ret);
-int sampler_read_pid(pid_t pid, uint64_t *vms, uint64_t *rss);
-/* Read a PSI file (e.g. a cgroup's memory.pressure) into some/full avg10. */
-int sampler_read_psi_file(int dirfd, const char *name, double *some10, double *full10);
 
 /* memory_log.csv of one job. */
 struct memlog;

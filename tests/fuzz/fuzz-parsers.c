@@ -1,5 +1,5 @@
 /* libFuzzer target: the parsers of what the kernel hands memsafed
- * (daemon/kmsg.c, daemon/cgroup.c, daemon/sampler.c). Files under /proc
+ * (daemon/kmsg.c, daemon/cgroup.c, common/procfs.c). Files under /proc
  * and /sys are not an attacker's to write, but their formats change
  * between kernels, and /dev/kmsg carries text any process can inject
  * (through /dev/kmsg itself or a driver). The first byte picks the parser,
@@ -17,7 +17,7 @@
 #include "cgroup.h"
 #include "fuzz.h"
 #include "kmsg.h"
-#include "sampler.h"
+#include "procfs.h"
 
 static const char *const cgroup_keys[] = {
 	"low", "high", "max", "oom", "oom_kill", "oom_group_kill", "anon", "file",
@@ -86,19 +86,19 @@ static void parse_text(enum parser p, uint8_t sel, const char *text, size_t len)
 	}
 	case P_PSI: {
 		struct psi_line some, full;
-		sampler_parse_psi(text, &some, &full);
+		procfs_parse_psi(text, &some, &full);
 		break;
 	}
 	case P_MEMINFO: {
 		const char *key = meminfo_keys[sel % (sizeof meminfo_keys / sizeof meminfo_keys[0])];
 		uint64_t v = 7;
-		int r = sampler_parse_meminfo(text, key, &v);
+		int r = procfs_parse_meminfo(text, key, &v);
 		fuzz_assert(r == 0 || v == 7);
 		break;
 	}
 	case P_STATM: {
 		uint64_t vms, rss;
-		sampler_parse_statm(text, &vms, &rss);
+		procfs_parse_statm(text, &vms, &rss);
 		break;
 	}
 	default:

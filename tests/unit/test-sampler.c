@@ -1,4 +1,5 @@
-/* Parsers of the sampler and the kernel log reader, on recorded files. */
+/* The /proc parsers (common/procfs.c), the sampler's memory log and the
+ * kernel log reader, on recorded files. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "kmsg.h"
+#include "procfs.h"
 #include "sampler.h"
 #include "tap.h"
 #include "util.h"
@@ -31,17 +33,25 @@ static void test_psi(void)
 	char buf[512];
 	struct psi_line some, full;
 
-	ok(sampler_parse_psi(fixture("pressure-memory-busy", buf, sizeof buf), &some, &full) == 0,
+	ok(procfs_parse_psi(fixture("pressure-memory-busy", buf, sizeof buf), &some, &full) == 0,
 	   "psi: busy file parses");
 	ok(some.avg10 == 1.50 && some.avg60 == 0.75 && some.total == 123456, "psi: some line");
 	ok(full.avg10 == 0.25 && full.total == 4567, "psi: full line");
-	ok(sampler_parse_psi(fixture("pressure-memory", buf, sizeof buf), &some, &full) == 0,
+	ok(procfs_parse_psi(fixture("pressure-memory", buf, sizeof buf), &some, &full) == 0,
 	   "psi: this host's /proc/pressure/memory parses");
-	ok(sampler_parse_psi("some avg10=2.00 avg60=1.00 avg300=0.50 total=9\n", &some, &full) == 0 &&
+	ok(procfs_parse_psi("some avg10=2.00 avg60=1.00 avg300=0.50 total=9\n", &some, &full) == 0 &&
 	   some.avg10 == 2.0 && full.avg10 == -1, "psi: no full line leaves full at -1");
-	ok(sampler_parse_psi("garbage\n", &some, &full) < 0, "psi: garbage is refused");
-	ok(sampler_parse_psi("xsome avg10=1.00 avg60=1.00 avg300=1.00 total=1\n", &some, &full) < 0,
+	ok(procfs_parse_psi("garbage\n", &some, &full) < 0, "psi: garbage is refused");
+	ok(procfs_parse_psi("xsome avg10=1.00 avg60=1.00 avg300=1.00 total=1\n", &some, &full) < 0,
 	   "psi: 'some' must start a line");
+	ok(procfs_parse_psi("full avg10=3.00 avg60=0 avg300=0 total=5\n"
+			    "some avg10=4.00 avg60=0 avg300=0 total=6\n", &some, &full) == 0 &&
+	   some.avg10 == 4.0 && full.avg10 == 3.0, "psi: lines in either order");
+	ok(procfs_parse_psi("some avg10=4.00 avg60=0 avg300=0 total=6\nfull avg10=x\n",
+			    &some, &full) == 0 && full.avg10 == -1 && full.avg60 == -1,
+	   "psi: a malformed full line stays unknown");
+	ok(procfs_read_psi(AT_FDCWD, "/nonexistent/memory.pressure", &some, &full) == -ENOENT &&
+	   some.avg10 == -1 && full.avg10 == -1, "psi: a missing file says ENOENT, both unknown");
 }
 
 static void test_meminfo(void)
@@ -50,15 +60,21 @@ static void test_meminfo(void)
 	uint64_t v = 0, total = 0;
 
 	fixture("meminfo", buf, sizeof buf);
-	ok(sampler_parse_meminfo(buf, "MemTotal", &total) == 0 && total > 0,
+	ok(procfs_parse_meminfo(buf, "MemTotal", &total) == 0 && total > 0,
 	   "meminfo: MemTotal found");
-	ok(sampler_parse_meminfo(buf, "MemAvailable", &v) == 0 && v > 0 && v <= total,
+	ok(procfs_parse_meminfo(buf, "MemAvailable", &v) == 0 && v > 0 && v <= total,
 	   "meminfo: MemAvailable found, not above MemTotal");
-	ok(sampler_parse_meminfo("MemTotal:  1000 kB\nMemAvailable:  500 kB\n", "MemAvailable", &v) == 0 &&
+	ok(procfs_parse_meminfo("MemTotal:  1000 kB\nMemAvailable:  500 kB\n", "MemAvailable", &v) == 0 &&
 	   v == 500 * 1024, "meminfo: kB converted to bytes");
-	ok(sampler_parse_meminfo("MemAvailableX:  5 kB\n", "MemAvailable", &v) == -ENOENT,
+	ok(procfs_parse_meminfo("MemAvailableX:  5 kB\n", "MemAvailable", &v) == -ENOENT,
 	   "meminfo: a longer key is not a match");
-	ok(sampler_parse_meminfo("", "MemTotal", &v) == -ENOENT, "meminfo: empty text");
+	ok(procfs_parse_meminfo("", "MemTotal", &v) == -ENOENT, "meminfo: empty text");
+	{
+		static const char *const keys[] = { "MemTotal", "NoSuchKey" };
+		uint64_t got[2] = { 0, 7 };
+		ok(procfs_read_meminfo(keys, got, 2) == 0 && got[0] > 0 && got[1] == 0,
+		   "meminfo: this host's MemTotal reads; an absent key reads 0");
+	}
 }
 
 static void test_statm(void)
@@ -66,11 +82,13 @@ static void test_statm(void)
 	uint64_t vms, rss;
 	long page = sysconf(_SC_PAGESIZE);
 
-	ok(sampler_parse_statm("100 25 10 1 0 20 0\n", &vms, &rss) == 0 &&
+	ok(procfs_parse_statm("100 25 10 1 0 20 0\n", &vms, &rss) == 0 &&
 	   vms == (uint64_t)(100 * page) && rss == (uint64_t)(25 * page), "statm: pages to bytes");
-	ok(sampler_parse_statm("x", &vms, &rss) < 0, "statm: garbage refused");
-	ok(sampler_read_pid(getpid(), &vms, &rss) == 0 && rss > 0 && vms >= rss,
+	ok(procfs_parse_statm("x", &vms, &rss) < 0, "statm: garbage refused");
+	ok(procfs_read_statm(getpid(), &vms, &rss) == 0 && rss > 0 && vms >= rss,
 	   "statm: our own process reads");
+	ok(procfs_read_statm(0, &vms, &rss) == 0 && rss > 0 && vms >= rss,
+	   "statm: pid 0 is our own");
 }
 
 static void test_memlog(void)

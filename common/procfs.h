@@ -1,0 +1,29 @@
+/* /proc's memory figures, parsed once for every binary: PSI files
+ * (/proc/pressure/memory, a cgroup's memory.pressure), /proc/meminfo and
+ * /proc/PID/statm. The parsers take the text; the readers read the file. */
+#ifndef MEMSAFE_PROCFS_H
+#define MEMSAFE_PROCFS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct psi_line { double avg10, avg60, avg300; uint64_t total; };
+
+/* PSI text ("some avg10=… avg60=… avg300=… total=…" / "full …"). A
+ * line that is missing or malformed stays -1; -EINVAL without "some". */
+int procfs_parse_psi(const char *text, struct psi_line *some, struct psi_line *full);
+/* A "Key:   N kB" value of /proc/meminfo, in bytes; -ENOENT if absent. */
+int procfs_parse_meminfo(const char *text, const char *key, uint64_t *ret);
+/* /proc/PID/statm: size and resident, in bytes. */
+int procfs_parse_statm(const char *text, uint64_t *vms, uint64_t *rss);
+
+/* Read a PSI file: dirfd AT_FDCWD and a path, or a directory fd and a
+ * name in it. What cannot be read is -1, as above. */
+int procfs_read_psi(int dirfd, const char *name, struct psi_line *some, struct psi_line *full);
+/* Values of /proc/meminfo, in bytes: keys[i] into ret[i] (0 when that key
+ * is absent). Returns -errno when the file cannot be read. */
+int procfs_read_meminfo(const char *const *keys, uint64_t *ret, unsigned n);
+/* /proc/PID/statm (pid 0: our own), in bytes. */
+int procfs_read_statm(pid_t pid, uint64_t *vms, uint64_t *rss);
+
+#endif
