@@ -320,7 +320,15 @@ static void events_cb(evutil_socket_t fd, short what, void *arg)
 	job_check_events(job);
 }
 
+/* The trigger's threshold as a share of its window: the avg10 (in %)
+ * that polling treats as the trigger firing. */
+static double psi_limit(const struct config *cfg)
+{
+	return 100.0 * (double)cfg->psi_threshold_us / (double)cfg->psi_window_us;
+}
+
 /* One row of memory_log.csv for a running job. */
+
 static void job_sample(struct job *job, const struct sys_sample *sys, uint64_t now)
 {
 	struct memlog_row row = {
@@ -348,8 +356,7 @@ static void job_sample(struct job *job, const struct sys_sample *sys, uint64_t n
 	job->sys_psi_some_max = MAX(job->sys_psi_some_max, sys->psi_some_avg10);
 	/* Also in trigger mode: one trigger event missed must not leave a job
 	 * crawling at memory.high. */
-	if (row.psi_some_avg10 >= 100.0 * (double)job->jobs->cfg->psi_threshold_us /
-				  (double)job->jobs->cfg->psi_window_us)
+	if (row.psi_some_avg10 >= psi_limit(job->jobs->cfg))
 		job_maybe_lift_high(job, "its PSI avg10 is above the threshold");
 	job->peak_rss_sampled = MAX(job->peak_rss_sampled, row.rss);
 	job->last_rss = row.rss;
@@ -372,8 +379,7 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 		jobs_schedule(jobs);
 	if (jobs->running == 0 || sampler_read_system(&sys) < 0)
 		return;
-	if (!jobs->sys_trigger && sys.psi_some_avg10 >= 100.0 * (double)jobs->cfg->psi_threshold_us /
-						      (double)jobs->cfg->psi_window_us)
+	if (!jobs->sys_trigger && sys.psi_some_avg10 >= psi_limit(jobs->cfg))
 		jobs_pressure(jobs, "system memory PSI avg10 above the threshold (polling)");
 	jobs_relax(jobs, &sys);
 	TAILQ_FOREACH(job, &jobs->all, all)
@@ -437,10 +443,9 @@ static void jobs_pressure(struct jobs *jobs, const char *why)
 /* Thaw paused jobs once pressure has stayed low for hold_time. */
 static void jobs_relax(struct jobs *jobs, const struct sys_sample *sys)
 {
-	double limit = 100.0 * (double)jobs->cfg->psi_threshold_us / (double)jobs->cfg->psi_window_us;
 	struct job *job;
 
-	if (sys->psi_some_avg10 >= limit ||
+	if (sys->psi_some_avg10 >= psi_limit(jobs->cfg) ||
 	    now_mono_ms() - jobs->last_high_ms < jobs->cfg->pressure_hold_ms)
 		return;
 	TAILQ_FOREACH(job, &jobs->all, all) {
