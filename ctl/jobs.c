@@ -280,7 +280,7 @@ static void progress_line(yajl_val job)
 			ctl_jhas_str(job, "end_reason") ? ctl_jstr(job, "end_reason") : "");
 }
 
-static void print_end(yajl_val job)
+void jobs_print_end(yajl_val job)
 {
 	jobs_print_line(job);
 	printf("  artifacts: %s\n", ctl_jstr(job, "dir"));
@@ -320,7 +320,7 @@ int jobs_wait(const uint64_t *ids, size_t n, const struct jobs_wait *w, yajl_val
 				ended[i] = true;
 				left--;
 				if (w->print_ends && !w->progress)
-					print_end(json_get(v, "job"));
+					jobs_print_end(json_get(v, "job"));
 			}
 		}
 		if (w->tick)
@@ -345,7 +345,7 @@ int jobs_wait(const uint64_t *ids, size_t n, const struct jobs_wait *w, yajl_val
 		term_block_end();
 		for (size_t i = 0; i < n; i++)
 			if (ctl_reply_ok(replies[i]))
-				print_end(json_get(replies[i], "job"));
+				jobs_print_end(json_get(replies[i], "job"));
 	}
 	for (size_t i = 0; i < n && r == CTL_EXIT_OK; i++) {
 		if (!ctl_reply_ok(replies[i]))

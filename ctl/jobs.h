@@ -19,6 +19,8 @@ yajl_val jobs_status(uint64_t id);
  * Y MB" and the job's message on a second line. Scripts parse the first
  * line: keep its shape. */
 void jobs_print_line(yajl_val job);
+/* jobs_print_line and "  artifacts: DIR": how a waited-for job ends. */
+void jobs_print_end(yajl_val job);
 /* Why a job has not started or is not progressing (its message, or the
  * reason implied by its state); NULL for a job that needs no excuse. */
 const char *jobs_why(yajl_val job);

@@ -88,13 +88,14 @@ static void sleep_ms(unsigned ms)
 }
 
 /* The job's cgroup must be gone (memsafed removes it once the worker has
- * exited) or, while removal is pending, hold almost nothing. */
-static void check_cgroup(const char *dir, uint64_t id, uint64_t settle_ms, struct check *c)
+ * exited) or, while removal is pending, hold almost nothing. Waits up to
+ * settle_ms after t_end, when the job was seen to end. */
+static void check_cgroup(const char *dir, uint64_t id, uint64_t t_end, uint64_t settle_ms,
+			 struct check *c)
 {
 	_cleanup_json_ yajl_val cm = NULL;
 	char path[PATH_MAX], err[256], val[64];
 	const char *jobs;
-	uint64_t t0 = now_mono_ms();
 	struct stat st;
 
 	c->name = "cgroup_released";
@@ -108,7 +109,7 @@ static void check_cgroup(const char *dir, uint64_t id, uint64_t settle_ms, struc
 	}
 	jobs = ctl_jstr(json_get(cm, "cgroup"), "jobs_path");
 	snprintf(path, sizeof path, "%s/job-%" PRIu64, jobs, id);
-	while (stat(path, &st) == 0 && now_mono_ms() - t0 < settle_ms)
+	while (stat(path, &st) == 0 && now_mono_ms() - t_end < settle_ms)
 		sleep_ms(100);
 	if (stat(path, &st) < 0) {
 		c->ok = true;
@@ -128,7 +129,7 @@ static void check_cgroup(const char *dir, uint64_t id, uint64_t settle_ms, struc
 		parse_u64(val, &bytes);
 		c->ok = val[0] && bytes < (1u << 20);
 		snprintf(c->detail, sizeof c->detail, "the job's cgroup %s still exists %" PRIu64
-			 " ms after the job ended and holds %.1f MB%s", path, settle_ms,
+			 " ms after the job ended and holds %.1f MB%s", path, now_mono_ms() - t_end,
 			 (double)bytes / MIB, c->ok ? " (near zero)" :
 			 ": something in it still uses memory (look at its cgroup.procs)");
 	}
@@ -235,9 +236,7 @@ int pressure_main(int argc, char **argv)
 	job = json_get(v, "job");
 	done = !strcmp(ctl_jstr(job, "state"), "done");
 	if (!ctl_json) {
-		jobs_print_line(job);
-		printf("  artifacts: %s\n", ctl_jstr(job, "dir"));
-		fflush(stdout);
+		jobs_print_end(job);
 	}
 
 	/* 1. The allocation was real: the cgroup's peak reached the target,
@@ -263,12 +262,13 @@ int pressure_main(int argc, char **argv)
 			 "(see summary.json \"pressure\")");
 	}
 
-	/* 2. The cgroup is gone or empty. */
-	check_cgroup(ctl_jstr(job, "dir"), id, settle, &checks[1]);
+	/* 2. The cgroup is gone or empty. --settle bounds the wait for
+	 * both this and 3., counted from the job's end. */
+	t_end = now_mono_ms();
+	check_cgroup(ctl_jstr(job, "dir"), id, t_end, settle, &checks[1]);
 
 	/* 3. MemAvailable comes back to where it was, within the tolerance. */
 	checks[2].name = "mem_available";
-	t_end = now_mono_ms();
 	for (;;) {
 		/* What other jobs took since "before" is not ours to give back. */
 		double delta = others_mb(id) - others_before + (self_rss() - self_before) / MIB;

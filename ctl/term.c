@@ -158,34 +158,39 @@ static void put_cut(const char *s)
 	}
 }
 
-void term_block_line(const char *fmt, ...)
+/* One line from the cursor's row: cleared, cut to the terminal's width,
+ * colours reset at its end. */
+static void put_line(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static void put_line(const char *fmt, va_list ap)
 {
 	char line[2048];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
 	fputs("\r\033[K", stdout);
 	put_cut(line);
 	fputs(term_reset(), stdout);
 	putchar('\n');
+}
+
+void term_block_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	put_line(fmt, ap);
+	va_end(ap);
 	block_drawn++;
 }
 
 void term_block_above(const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
 	/* Called between begin and the block's lines: the line takes the
 	 * block's first row and the block moves down by one. */
-	fputs("\r\033[K", stdout);
-	put_cut(line);
-	putchar('\n');
+	va_start(ap, fmt);
+	put_line(fmt, ap);
+	va_end(ap);
 }
 
 void term_block_end(void)

@@ -307,8 +307,7 @@ int watch_main(int argc, char **argv)
 		yajl_gen_map_close(g);
 		ctl_gen_print(g);
 	} else {
-		jobs_print_line(job);
-		printf("  artifacts: %s\n", ctl_jstr(job, "dir"));
+		jobs_print_end(job);
 	}
 	free(w.polls);
 	yajl_tree_free(v);
