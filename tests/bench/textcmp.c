@@ -250,7 +250,13 @@ int main(int argc, char **argv)
 		matched += t[0].npages - 1;
 	if (matched > ca || matched > cb)
 		matched = ca < cb ? ca : cb;
-	sim = ca + cb ? 200.0 * (double)matched / (double)(ca + cb) : 100.0;
+	if (ca == 0) {
+		/* Two empty texts would match "100%" and prove nothing. */
+		fprintf(stderr, "textcmp: %s has no text: nothing to compare against\n",
+			argv[argi]);
+		return 2;
+	}
+	sim = 200.0 * (double)matched / (double)(ca + cb);
 	printf("pages %zu chars %llu %llu matched %llu similarity %.3f%%\n", t[0].npages,
 	       (unsigned long long)ca, (unsigned long long)cb, (unsigned long long)matched, sim);
 	return sim >= min ? 0 : 1;
