@@ -38,6 +38,16 @@ ge() {   # ge GOT MIN DESCRIPTION (numbers; decimals allowed)
 skip_all() { echo "1..0 # SKIP $*"; exit 77; }
 done_testing() { echo "1..$T_N"; [ "$T_FAILED" -eq 0 ]; }
 jq_() { "$JSONQ" "$@"; }
+# wait_until SECONDS CMD...: true as soon as CMD is, false after SECONDS.
+wait_until() {
+	local n=$(($1 * 20))
+	shift
+	until "$@"; do
+		n=$((n - 1))
+		[ $n -gt 0 ] || return 1
+		sleep 0.05
+	done
+}
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root to create cgroups with memory limits"
 
