@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "artifact.h"
+#include "ctl.h"
+#include "json.h"
 #include "util.h"
 
 /* ---- memory_log.csv ------------------------------------------------------ */
@@ -199,22 +202,20 @@ int artifact_copy_dir(const char *src, const char *dst, char **names, size_t max
 static void job_memcg(const char *dir, char *out, size_t size)
 {
 	static const char *const roots[] = { "/sys/fs/cgroup/memory", "/sys/fs/cgroup" };
-	char path[PATH_MAX], buf[65536];
-	const char *p, *e, *jobs;
-	unsigned long long id = 0;
+	_cleanup_json_ yajl_val cm = NULL;
+	char path[PATH_MAX], err[256];
+	const char *jobs;
 
 	out[0] = '\0';
 	snprintf(path, sizeof path, "%s/container_manifest.json", dir);
-	if (read_small_file(path, buf, sizeof buf) < 0 || !(p = strstr(buf, "\"jobs_path\"")) ||
-	    !(p = strchr(p + 11, '"')) || !(e = strchr(p + 1, '"')))
+	if (ctl_load_json(path, &cm, err, sizeof err) < 0 ||
+	    !ctl_jhas_str(json_get(cm, "cgroup"), "jobs_path"))
 		return;
-	jobs = p + 1;
-	if ((p = strstr(buf, "\"job\"")))
-		sscanf(p + 5, " : %llu", &id);
+	jobs = ctl_jstr(json_get(cm, "cgroup"), "jobs_path");
 	for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
 		size_t l = strlen(roots[i]);
 		if (!strncmp(jobs, roots[i], l) && jobs[l] == '/') {
-			snprintf(out, size, "%.*s/job-%llu", (int)(e - jobs - (ptrdiff_t)l), jobs + l, id);
+			snprintf(out, size, "%s/job-%" PRIu64, jobs + l, ctl_juint(cm, "job"));
 			return;
 		}
 	}
