@@ -1024,6 +1024,12 @@ static int job_frame(struct job *job, const char *body, size_t len)
  * flush in progress (exec sink) holds everything until it ends. */
 static void job_pump(struct job *job)
 {
+	/* Cancelled or timed out: stop at once. What the worker wrote
+	 * before it was killed is not flushed (through a slow exec sink,
+	 * each batch would hold the end back); the batch it was on is
+	 * recorded as killed when the job ends. */
+	if (job->cancelled || job->timed_out)
+		job->out_eof = true;
 	while (!job->exec && !job->out_eof) {
 		const char *body;
 		size_t len;
