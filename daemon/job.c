@@ -1251,9 +1251,11 @@ static int job_start(struct job *job)
 	if (!job->ev_exit || !job->ev_out ||
 	    (job->kind == JOB_INGEST && (!job->in_buf || !job->ev_in)) ||
 	    (job->timeout_ms && !job->ev_timeout)) {
-		/* The worker is already running: kill it and let exit_cb,
-		 * if it exists, or the caller finish the job. */
+		/* The worker is already running: kill it, let the loop
+		 * reap it, and let the caller finish the job. */
 		cgroup_job_kill(job->cg);
+		spawn_abandon(jobs->base, job->pidfd);
+		job->pidfd = -1;
 		set_message(job, "out of memory in the daemon while starting the worker");
 		return -ENOMEM;
 	}
@@ -1378,16 +1380,7 @@ static void jobs_schedule(struct jobs *jobs)
 			job->name, job->kind == JOB_PRESSURE ? "pressure" : "ingest",
 			job->lim.memory_max >> 20, cgroup_mode_name(cgroup_mode(jobs->cg)));
 		if (job_start(job) < 0) {
-			if (job->pidfd >= 0) {
-				/* A worker exists and was killed; exit_cb
-				 * cannot run without its event, so reap here. */
-				struct rusage ru;
-				while (spawn_reap(job->pidfd, &job->exit_info, &ru) == -EAGAIN)
-					usleep(1000);
-				job_worker_gone(job);
-			} else {
-				job_finish(job, END_CRASH);
-			}
+			job_finish(job, END_CRASH);
 			continue;
 		}
 		log_memory(job->id, "job start", worker_rss_mb(job));
