@@ -1,3 +1,4 @@
+/* memsafed.conf: defaults, profiles, the key table, drop-ins and validation. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -13,6 +14,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "protocol.h"
 #include "size.h"
 #include "util.h"
 
@@ -189,7 +191,7 @@ static const char *const policy_names[] = {
 
 static const char *const sink_names[] = { "mock", "jsonl", "exec" };
 
-/* The profile presets of DESIGN.md ("Configuration"). */
+/* The profile presets (memsafed.conf(5), "profile"). */
 static const struct preset {
 	uint64_t max_file_size;
 	uint64_t stream_chunk_size;
@@ -802,18 +804,6 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-static bool valid_kb(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 || s[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!g_ascii_isalnum(s[i]) && !strchr("_.-", s[i]))
-			return false;
-	return true;
-}
-
 /* Why s is not an acceptable value for a string key of type t, or NULL. */
 static const char *check_string(enum key_type t, const char *s)
 {
@@ -838,7 +828,7 @@ static const char *check_string(enum key_type t, const char *s)
 			return "not a sink (use mock, jsonl or exec)";
 		return NULL;
 	case T_KB:
-		if (!valid_kb(s))
+		if (!protocol_kb_valid(s))
 			return "not a knowledge base name (use 1 to 64 letters, digits, '_', '.' "
 			       "or '-', not starting with '.')";
 		return NULL;

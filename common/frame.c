@@ -1,3 +1,4 @@
+/* Length-prefixed frames from the worker: reading, capping, writing, type names. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -114,4 +115,23 @@ int frame_write(int fd, const void *body, size_t len)
 	}
 	return write_full(fd, (const char *)body + (n - (ssize_t)sizeof hdr),
 			  total - (size_t)n);
+}
+
+static const char *const frame_type_table[_FRAME_TYPE_MAX] = {
+	[FRAME_DOC] = "doc", [FRAME_PAGE] = "page", [FRAME_BATCH] = "batch",
+	[FRAME_PAGE_ERROR] = "page_error", [FRAME_PRESSURE] = "pressure",
+	[FRAME_END] = "end", [FRAME_FATAL] = "fatal",
+};
+
+const char *frame_type_to_string(enum frame_type t)
+{
+	return (unsigned)t < _FRAME_TYPE_MAX ? frame_type_table[t] : NULL;
+}
+
+int frame_type_from_string(const char *s)
+{
+	for (int t = 0; s && t < _FRAME_TYPE_MAX; t++)
+		if (strcmp(frame_type_table[t], s) == 0)
+			return t;
+	return -1;
 }

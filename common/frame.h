@@ -20,6 +20,21 @@
 
 #define FRAME_HEADER 4
 
+/* The worker's file descriptors, as memsafed passes them. */
+#define WORKER_FD_INPUT 0    /* the document, streamed in fixed buffers */
+#define WORKER_FD_FRAMES 1   /* frames to the daemon */
+#define WORKER_FD_STDERR 2
+#define WORKER_FD_SCRATCH 3  /* an unlinked file where a PDF is assembled */
+
+enum frame_type {
+	FRAME_DOC, FRAME_PAGE, FRAME_BATCH, FRAME_PAGE_ERROR, FRAME_PRESSURE,
+	FRAME_END, FRAME_FATAL, _FRAME_TYPE_MAX,
+};
+
+/* The "t" member of each type; -1 from _from_string for an unknown one. */
+const char *frame_type_to_string(enum frame_type t);
+int frame_type_from_string(const char *s);
+
 struct frame_reader {
 	uint8_t *buf;
 	size_t len, cap;  /* bytes buffered, allocated */

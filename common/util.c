@@ -1,3 +1,4 @@
+/* Small helpers: fds, files written atomically, numbers, clocks, ISO 8601. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -188,4 +189,33 @@ void format_iso8601(uint64_t real_ms, char *buf, size_t size)
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
 		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		 tm.tm_min, tm.tm_sec, (unsigned)(real_ms % 1000));
+}
+
+int parse_iso8601(const char *s, uint64_t *ret)
+{
+	struct tm tm = {0};
+	unsigned ms = 0;
+	int n = 0;
+	time_t t;
+
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -EINVAL;
+	s += n;
+	if (*s == '.') {
+		unsigned scale = 100;
+		for (s++; *s >= '0' && *s <= '9'; s++) {
+			ms += (unsigned)(*s - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*s != 'Z' && *s != '\0')
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = timegm(&tm);
+	if (t < 0)
+		return -EINVAL;
+	*ret = (uint64_t)t * 1000 + ms;
+	return 0;
 }

@@ -69,5 +69,8 @@ uint64_t now_mono_ms(void);
 uint64_t now_real_ms(void);
 /* Format a CLOCK_REALTIME millisecond stamp as ISO 8601 UTC. */
 void format_iso8601(uint64_t real_ms, char *buf, size_t size);
+/* Parse what format_iso8601 writes (fraction and Z optional) into
+ * milliseconds since the epoch; -EINVAL when it is not such a stamp. */
+int parse_iso8601(const char *s, uint64_t *ret);
 
 #endif

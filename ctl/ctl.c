@@ -1,3 +1,4 @@
+/* memsafectl's shared helpers: options, JSON access, job references. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -389,35 +390,6 @@ void ctl_job_ref(const char *cmd, const char *arg, char **ret_dir, uint64_t *ret
 			yajl_tree_free(s);
 		}
 	}
-}
-
-int ctl_iso8601_ms(const char *s, uint64_t *ret)
-{
-	struct tm tm = {0};
-	unsigned ms = 0;
-	int n = 0;
-	time_t t;
-
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
-		return -EINVAL;
-	s += n;
-	if (*s == '.') {
-		unsigned scale = 100;
-		for (s++; *s >= '0' && *s <= '9'; s++) {
-			ms += (unsigned)(*s - '0') * scale;
-			scale /= 10;
-		}
-	}
-	if (*s != 'Z' && *s != '\0')
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	t = timegm(&tm);
-	if (t < 0)
-		return -EINVAL;
-	*ret = (uint64_t)t * 1000 + ms;
-	return 0;
 }
 
 int ctl_simple_opts(int argc, char **argv, const char *usage)

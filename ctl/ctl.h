@@ -97,9 +97,6 @@ int ctl_load_json(const char *path, yajl_val *ret, char *err, size_t errsz);
 void ctl_job_ref(const char *cmd, const char *arg, char **ret_dir, uint64_t *ret_id,
 		 yajl_val *ret_reply);
 
-/* "2026-01-02T03:04:05.678Z" to milliseconds since the epoch. */
-int ctl_iso8601_ms(const char *s, uint64_t *ret);
-
 /* getopt_long over the options every read command has (--json, --help);
  * prints usage and exits on --help. Returns optind. */
 int ctl_simple_opts(int argc, char **argv, const char *usage);

@@ -1,3 +1,4 @@
+/* memsafectl plot: the memory curve against the cap, as SVG or PNG. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -96,7 +97,7 @@ static double rel_s(yajl_val obj, const char *key, uint64_t start_ms)
 {
 	uint64_t ms;
 
-	if (!start_ms || ctl_iso8601_ms(ctl_jhas_str(obj, key) ? ctl_jstr(obj, key) : NULL, &ms) < 0)
+	if (!start_ms || parse_iso8601(ctl_jhas_str(obj, key) ? ctl_jstr(obj, key) : NULL, &ms) < 0)
 		return NAN;
 	return ((double)ms - (double)start_ms) / 1000.0;
 }
@@ -204,7 +205,7 @@ static void draw(struct plot *p, yajl_val sum, yajl_val manifest,
 	double step, dash[2] = { 6, 4 }, t_last = 0;
 	char s[512];
 
-	ctl_iso8601_ms(ctl_jhas_str(sum, "started_at") ? ctl_jstr(sum, "started_at") : NULL,
+	parse_iso8601(ctl_jhas_str(sum, "started_at") ? ctl_jstr(sum, "started_at") : NULL,
 		       &start_ms);
 	nmarks = collect_marks(sum, start_ms, marks, ARRAY_SIZE(marks));
 

@@ -1,3 +1,4 @@
+/* memsafectl watch: live progress of a job. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -74,7 +75,7 @@ static void new_events(struct watch *w, yajl_val job, double elapsed)
 		for (size_t i = w->summary_events; i < ev->u.array.len && i < n; i++) {
 			yajl_val e = ev->u.array.values[i];
 			uint64_t at = 0;
-			double rel = ctl_iso8601_ms(ctl_jstr(e, "at"), &at) == 0 && w->start_ms ?
+			double rel = parse_iso8601(ctl_jstr(e, "at"), &at) == 0 && w->start_ms ?
 				     ((double)at - (double)w->start_ms) / 1000.0 : 0;
 			event_line(w, "event +%.2fs %s (count %" PRIu64 ") on page %" PRIu64
 				   ", batch %" PRIu64, rel, ctl_jstr(e, "event"),

@@ -24,7 +24,7 @@
 #include "emit.h"
 #include "frame.h"
 
-#define OUT_FD STDOUT_FILENO
+#define OUT_FD WORKER_FD_FRAMES
 #define FFFD "\xEF\xBF\xBD"
 
 uint64_t emit_start_ms;
@@ -218,14 +218,14 @@ static int finish(struct jbuf *b)
 
 int emit_doc(unsigned pages)
 {
-	begin(&out, "doc");
+	begin(&out, frame_type_to_string(FRAME_DOC));
 	put_kuint(&out, "pages", pages);
 	return finish(&out);
 }
 
 int emit_page(unsigned page, unsigned pages)
 {
-	begin(&out, "page");
+	begin(&out, frame_type_to_string(FRAME_PAGE));
 	put_kuint(&out, "page", page);
 	put_kuint(&out, "pages", pages);
 	return finish(&out);
@@ -239,7 +239,7 @@ int emit_batch(const struct batch *b)
 
 	if (!started_ms)
 		started_ms = emit_start_ms;
-	begin(&out, "batch");
+	begin(&out, frame_type_to_string(FRAME_BATCH));
 	put_kuint(&out, "batch", b->id);
 	put_kuint(&out, "first_page", b->first_page);
 	put_kuint(&out, "last_page", b->last_page);
@@ -266,7 +266,7 @@ int emit_batch(const struct batch *b)
 
 int emit_page_error(unsigned page, const char *msg)
 {
-	begin(&out, "page_error");
+	begin(&out, frame_type_to_string(FRAME_PAGE_ERROR));
 	put_kuint(&out, "page", page);
 	put_kstr(&out, "message", msg);
 	return finish(&out);
@@ -274,7 +274,7 @@ int emit_page_error(unsigned page, const char *msg)
 
 int emit_pressure(const char *phase, uint64_t mb, uint64_t target_mb)
 {
-	begin(&out, "pressure");
+	begin(&out, frame_type_to_string(FRAME_PRESSURE));
 	put_kstr(&out, "phase", phase);
 	put_kuint(&out, "mb", mb);
 	put_kuint(&out, "target_mb", target_mb);
@@ -283,7 +283,7 @@ int emit_pressure(const char *phase, uint64_t mb, uint64_t target_mb)
 
 int emit_end(unsigned pages, uint64_t chunks, uint64_t batches)
 {
-	begin(&out, "end");
+	begin(&out, frame_type_to_string(FRAME_END));
 	put_kuint(&out, "pages", pages);
 	put_kuint(&out, "chunks", chunks);
 	put_kuint(&out, "batches", batches);
@@ -300,7 +300,7 @@ int emit_fatal(const char *reason, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	begin(&b, "fatal");
+	begin(&b, frame_type_to_string(FRAME_FATAL));
 	put_kstr(&b, "reason", reason);
 	put_kstr(&b, "message", msg);
 	finish(&b);

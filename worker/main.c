@@ -12,6 +12,7 @@
 
 #include "emit.h"
 #include "extract.h"
+#include "frame.h"
 #include "pressure.h"
 #include "sandbox.h"
 #include "util.h"
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
 	struct extract_opts xo = {
 		.chunk = { .chunk_size = 1000, .overlap = 100, .batch_size = 10,
 			   .max_bytes = 5000000, .max_wait_ms = 5000, .first_batch_id = 1 },
-		.buffer_size = 65536, .in_fd = 0, .scratch_fd = -1, .first_page = 1,
+		.buffer_size = 65536, .in_fd = WORKER_FD_INPUT, .scratch_fd = -1, .first_page = 1,
 	};
 	struct sandbox_opts so = { .max_file_size = 100 << 20, .max_fds = 16 };
 	uint64_t v, target = 0, step = 16, hold = 0;
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
 		case O_CHUNK: r = parse_num("--chunk-size", optarg, 64, 1 << 20, &v); xo.chunk.chunk_size = v; break;
 		case O_OVERLAP: r = parse_num("--chunk-overlap", optarg, 0, 1 << 19, &v); xo.chunk.overlap = v; break;
 		case O_BUF: r = parse_num("--buffer-size", optarg, 4096, 16 << 20, &v); xo.buffer_size = v; break;
-		case O_SCRATCH: r = parse_num("--scratch-fd", optarg, 3, 3, &v); xo.scratch_fd = (int)v; break;
+		case O_SCRATCH: r = parse_num("--scratch-fd", optarg, WORKER_FD_SCRATCH, WORKER_FD_SCRATCH, &v); xo.scratch_fd = (int)v; break;
 		case O_FPAGE: r = parse_num("--first-page", optarg, 1, UINT32_MAX, &v); xo.first_page = (unsigned)v; break;
 		case O_FBATCH: r = parse_num("--first-batch", optarg, 1, UINT32_MAX, &v); xo.chunk.first_batch_id = v; break;
 		case O_FSIZE: r = parse_num("--max-file-size", optarg, 1 << 20, UINT64_C(1) << 40, &v); so.max_file_size = v; break;
