@@ -1,3 +1,4 @@
+/* Job cgroups: probing unified or hybrid mode, limits, counters, kill and freeze. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

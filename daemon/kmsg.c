@@ -1,3 +1,4 @@
+/* The kernel log: /dev/kmsg records kept for OOM and seccomp lines, and excerpts. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

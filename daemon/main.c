@@ -11,7 +11,8 @@
 
 #include "cgroup.h"
 #include "config.h"
-#include "job.h"
+#include "jobs.h"
+#include "recover.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
@@ -274,8 +275,10 @@ static int serve(struct cgroup_root *cg)
 	d.base = event_base_new();
 	if (!d.base)
 		goto fail;
-	if ((r = jobs_new(d.base, &d.cfg, cg, &d.jobs, &err)) < 0 ||
-	    (r = server_new(d.base, d.jobs, &d.cfg, &d.srv, &err)) < 0)
+	if ((r = jobs_new(d.base, &d.cfg, cg, &d.jobs, &err)) < 0)
+		goto fail;
+	recover_jobs(d.jobs);
+	if ((r = server_new(d.base, d.jobs, &d.cfg, &d.srv, &err)) < 0)
 		goto fail;
 	jobs_set_changed_cb(d.jobs, notify_status);
 	r = -ENOMEM;

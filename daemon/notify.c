@@ -1,3 +1,4 @@
+/* sd_notify: READY, STATUS, RELOADING, STOPPING and the watchdog. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* PSI triggers in one epoll fd, watched from the event loop. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

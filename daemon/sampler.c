@@ -1,3 +1,4 @@
+/* Memory sampling: system figures per tick and each job's memory_log.csv. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

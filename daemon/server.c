@@ -1,3 +1,4 @@
+/* The control socket: connections, peer credentials, limits and requests. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "protocol.h"
 #include "server.h"
+#include "submit.h"
 #include "util.h"
 
 /* Connections kept for root and the admin group (a quarter of
@@ -127,14 +129,14 @@ static void conn_close(struct conn *c)
 
 static bool conn_may_see(const struct conn *c, const struct job *job)
 {
-	return c->admin || job->uid == c->uid;
+	return c->admin || job->r.uid == c->uid;
 }
 
 static void reply_job(struct conn *c, const struct job *job)
 {
 	yajl_gen g = reply_begin();
 
-	json_kuint(g, "id", job->id);
+	json_kuint(g, "id", job->r.id);
 	json_key(g, "job");
 	job_to_json(job, g);
 	reply_end(c, g);
@@ -254,9 +256,9 @@ static void handle(struct conn *c, const struct request *rq, int fd)
 	case OP_CANCEL:
 		if (!(job = conn_job(c, rq->id)))
 			break;
-		if (job_cancel(job) == -EALREADY) {
+		if (jobs_cancel(job) == -EALREADY) {
 			conn_error(c, ERR_BAD_REQUEST, "job %" PRIu64 " has already ended (%s)",
-				   job->id, job_state_name(job->state));
+				   job->r.id, job_state_to_string(job->r.state));
 			break;
 		}
 		reply_job(c, job);
@@ -272,7 +274,7 @@ static void handle(struct conn *c, const struct request *rq, int fd)
 			conn_error(c, ERR_LIMIT, "one submit at a time per connection");
 			break;
 		}
-		r = jobs_submit(srv->jobs, rq, c->uid, c->gid, rq->op == OP_SUBMIT ? fd : -1,
+		r = submit_job(srv->jobs, rq, c->uid, c->gid, rq->op == OP_SUBMIT ? fd : -1,
 				&job, &code, msg, sizeof msg);
 		if (r < 0) {
 			conn_error(c, code, "%s", msg);

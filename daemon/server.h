@@ -7,7 +7,7 @@
 #include <event2/event.h>
 
 #include "config.h"
-#include "job.h"
+#include "jobs.h"
 
 struct server;
 

@@ -1,18 +1,179 @@
+/* job.json: a job's durable state, saved and loaded through one field table. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "json.h"
 #include "protocol.h"
 #include "state.h"
 #include "util.h"
 
-int state_save(const struct job *job)
+enum field_type {
+	F_U64, F_UINT, F_INT,
+	F_CHARS,        /* char array of `size` */
+	F_STRP,         /* heap string, NULL as null */
+	F_STATE, F_END, F_KIND, F_SINK,
+	F_U64_PEAK,     /* u64 saved as MAX(it, the field at off2 / div) */
+};
+
+struct field {
+	const char *key;
+	enum field_type type;
+	size_t off;
+	size_t size;            /* F_CHARS: the array's size; F_U64_PEAK: off2 */
+	unsigned div;           /* F_U64_PEAK */
+};
+
+#define AT(m) offsetof(struct job_record, m)
+#define U64(k, m) { k, F_U64, AT(m), 0, 0 }
+#define UINT(k, m) { k, F_UINT, AT(m), 0, 0 }
+#define CHARS(k, m) { k, F_CHARS, AT(m), sizeof(((struct job_record *)0)->m), 0 }
+
+/* In the order job.json has always had them. */
+static const struct field fields[] = {
+	U64("id", id),
+	{ "kind", F_KIND, AT(kind), 0, 0 },
+	{ "state", F_STATE, AT(state), 0, 0 },
+	{ "end_reason", F_END, AT(end), 0, 0 },
+	{ "message", F_STRP, AT(message), 0, 0 },
+	UINT("uid", uid),
+	UINT("gid", gid),
+	CHARS("name", name),
+	CHARS("kb", kb),
+	{ "sink", F_SINK, AT(sink), 0, 0 },
+	{ "priority", F_INT, AT(priority), 0, 0 },
+	U64("memory_max", lim.memory_max),
+	U64("memory_high", lim.memory_high),
+	U64("swap_max", lim.swap_max),
+	UINT("pids_max", lim.pids_max),
+	UINT("batch_size", batch_size),
+	U64("max_bytes", max_bytes),
+	U64("max_wait_ms", max_wait_ms),
+	U64("timeout_ms", timeout_ms),
+	U64("target_mb", target_mb),
+	U64("hold_ms", hold_ms),
+	U64("size", size),
+	CHARS("sha256", sha256),
+	U64("submitted_ms", submitted_ms),
+	U64("started_ms", started_ms),
+	U64("ended_ms", ended_ms),
+	UINT("pages", pages),
+	UINT("flushed_page", flushed_page),
+	U64("last_batch_id", last_batch_id),
+	U64("batches", batches),
+	U64("batches_flushed", batches_flushed),
+	U64("batches_failed", batches_failed),
+	U64("chunks", chunks),
+	UINT("retries_used", retries_used),
+	UINT("last_oom_page", last_oom_page),
+	{ "peak_rss_kb", F_U64_PEAK, AT(peak_rss_kb), AT(peak_rss_sampled), 1024 },
+	{ "peak_cgroup", F_U64_PEAK, AT(cgstats.peak), AT(peak_cgroup_sampled), 1 },
+};
+
+#define FIELD(r, f, type) ((type *)((char *)(r) + (f)->off))
+#define CFIELD(r, f, type) ((const type *)((const char *)(r) + (f)->off))
+
+static void save_field(yajl_gen g, const struct job_record *r, const struct field *f)
+{
+	switch (f->type) {
+	case F_U64:
+		json_kuint(g, f->key, *CFIELD(r, f, uint64_t));
+		break;
+	case F_UINT:
+		json_kuint(g, f->key, *CFIELD(r, f, unsigned));
+		break;
+	case F_INT:
+		json_kint(g, f->key, *CFIELD(r, f, int));
+		break;
+	case F_CHARS:
+		json_kstr(g, f->key, CFIELD(r, f, char));
+		break;
+	case F_STRP:
+		json_kstr(g, f->key, *CFIELD(r, f, char *));
+		break;
+	case F_STATE:
+		json_kstr(g, f->key, job_state_to_string(*CFIELD(r, f, enum job_state)));
+		break;
+	case F_END:
+		json_kstr(g, f->key, job_end_to_string(*CFIELD(r, f, enum job_end)));
+		break;
+	case F_KIND:
+		json_kstr(g, f->key, job_kind_to_string(*CFIELD(r, f, enum job_kind)));
+		break;
+	case F_SINK:
+		json_kstr(g, f->key, sink_kind_to_string(*CFIELD(r, f, enum sink_kind)));
+		break;
+	case F_U64_PEAK: {
+		uint64_t a = *CFIELD(r, f, uint64_t);
+		uint64_t b = *(const uint64_t *)((const char *)r + f->size) / f->div;
+		json_kuint(g, f->key, MAX(a, b));
+		break;
+	}
+	}
+}
+
+/* Returns -EINVAL for a value that may not be trusted as it is. */
+static int load_field(yajl_val v, struct job_record *r, const struct field *f)
+{
+	const char *s = NULL;
+	uint64_t n = 0;
+	int64_t i = 0;
+	int e;
+
+	switch (f->type) {
+	case F_U64:
+	case F_U64_PEAK:
+		json_get_u64(v, f->key, FIELD(r, f, uint64_t));
+		break;
+	case F_UINT:
+		json_get_u64(v, f->key, &n);
+		*FIELD(r, f, unsigned) = (unsigned)MIN(n, UINT32_MAX);
+		break;
+	case F_INT:
+		json_get_i64(v, f->key, &i);
+		*FIELD(r, f, int) = (int)MAX(MIN(i, INT32_MAX), INT32_MIN);
+		break;
+	case F_CHARS:
+		if (json_get_str(v, f->key, &s) == 0)
+			snprintf(FIELD(r, f, char), f->size, "%s", s);
+		break;
+	case F_STRP:
+		if (json_get_str(v, f->key, &s) == 0) {
+			free(*FIELD(r, f, char *));
+			*FIELD(r, f, char *) = strdup(s);
+		}
+		break;
+	case F_STATE:
+		json_get_str(v, f->key, &s);
+		e = job_state_from_string(s);
+		*FIELD(r, f, enum job_state) = e < 0 ? JOB_FAILED : (enum job_state)e;
+		break;
+	case F_END:
+		json_get_str(v, f->key, &s);
+		e = job_end_from_string(s);
+		*FIELD(r, f, enum job_end) = e < 0 ? END_NONE : (enum job_end)e;
+		break;
+	case F_KIND:
+		json_get_str(v, f->key, &s);
+		*FIELD(r, f, enum job_kind) = s && strcmp(s, "pressure") == 0 ? JOB_PRESSURE :
+					      JOB_INGEST;
+		break;
+	case F_SINK:
+		/* Trust nothing read back: an unknown sink is refused. */
+		if (json_get_str(v, f->key, &s) < 0 || (e = sink_kind_from_string(s)) < 0)
+			return -EINVAL;
+		*FIELD(r, f, enum sink_kind) = (enum sink_kind)e;
+		break;
+	}
+	return 0;
+}
+
+int state_save(const struct job_record *r)
 {
 	_cleanup_json_gen_ yajl_gen g = json_gen_new(true);
 	const unsigned char *buf;
@@ -20,52 +181,17 @@ int state_save(const struct job *job)
 
 	yajl_gen_map_open(g);
 	json_kint(g, "version", 1);
-	json_kuint(g, "id", job->id);
-	json_kstr(g, "kind", job->kind == JOB_PRESSURE ? "pressure" : "ingest");
-	json_kstr(g, "state", job_state_name(job->state));
-	json_kstr(g, "end_reason", job_end_name(job->end));
-	json_kstr(g, "message", job->message);
-	json_kuint(g, "uid", job->uid);
-	json_kuint(g, "gid", job->gid);
-	json_kstr(g, "name", job->name);
-	json_kstr(g, "kb", job->kb);
-	json_kstr(g, "sink", job->sink);
-	json_kint(g, "priority", job->priority);
-	json_kuint(g, "memory_max", job->lim.memory_max);
-	json_kuint(g, "memory_high", job->lim.memory_high);
-	json_kuint(g, "swap_max", job->lim.swap_max);
-	json_kuint(g, "pids_max", job->lim.pids_max);
-	json_kuint(g, "batch_size", job->batch_size);
-	json_kuint(g, "max_bytes", job->max_bytes);
-	json_kuint(g, "max_wait_ms", job->max_wait_ms);
-	json_kuint(g, "timeout_ms", job->timeout_ms);
-	json_kuint(g, "target_mb", job->target_mb);
-	json_kuint(g, "hold_ms", job->hold_ms);
-	json_kuint(g, "size", job->size);
-	json_kstr(g, "sha256", job->sha256);
-	json_kuint(g, "submitted_ms", job->submitted_ms);
-	json_kuint(g, "started_ms", job->started_ms);
-	json_kuint(g, "ended_ms", job->ended_ms);
-	json_kuint(g, "pages", job->pages);
-	json_kuint(g, "flushed_page", job->flushed_page);
-	json_kuint(g, "last_batch_id", job->last_batch_id);
-	json_kuint(g, "batches", job->batches);
-	json_kuint(g, "batches_flushed", job->batches_flushed);
-	json_kuint(g, "batches_failed", job->batches_failed);
-	json_kuint(g, "chunks", job->chunks);
-	json_kuint(g, "retries_used", job->retries_used);
-	json_kuint(g, "last_oom_page", job->last_oom_page);
-	json_kuint(g, "peak_rss_kb", MAX(job->peak_rss_kb, job->peak_rss_sampled / 1024));
-	json_kuint(g, "peak_cgroup", MAX(job->cgstats.peak, job->peak_cgroup_sampled));
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		save_field(g, r, &fields[i]);
 	json_key(g, "culprits");
 	yajl_gen_array_open(g);
-	for (size_t i = 0; i < job->n_culprits; i++)
-		yajl_gen_integer(g, job->culprits[i]);
+	for (size_t i = 0; i < r->n_culprits; i++)
+		yajl_gen_integer(g, r->culprits[i]);
 	yajl_gen_array_close(g);
 	json_key(g, "attempts");
 	yajl_gen_array_open(g);
-	for (size_t i = 0; i < job->n_attempts; i++) {
-		const struct job_attempt *a = &job->attempts[i];
+	for (size_t i = 0; i < r->n_attempts; i++) {
+		const struct job_attempt *a = &r->attempts[i];
 		yajl_gen_map_open(g);
 		json_kint(g, "exit_code", a->exit_code);
 		json_kint(g, "signal", a->signal);
@@ -77,7 +203,7 @@ int state_save(const struct job *job)
 	yajl_gen_map_close(g);
 	yajl_gen_get_buf(g, &buf, &len);
 	/* The daemon's own record: root's, 0600, never the submitter's. */
-	return write_atomic_owned(job->dir, "job.json", buf, len, (uid_t)-1, (gid_t)-1, 0600);
+	return write_atomic_owned(r->dir, "job.json", buf, len, (uid_t)-1, (gid_t)-1, 0600);
 }
 
 static uint64_t u64(yajl_val v, const char *key)
@@ -88,19 +214,11 @@ static uint64_t u64(yajl_val v, const char *key)
 	return n;
 }
 
-static void str(yajl_val v, const char *key, char *buf, size_t size)
-{
-	const char *s = NULL;
-
-	if (json_get_str(v, key, &s) == 0)
-		snprintf(buf, size, "%s", s);
-}
-
-int state_load(const char *dir, struct job *job)
+int state_load(const char *dir, struct job_record *r)
 {
 	_cleanup_json_ yajl_val v = NULL;
 	_cleanup_free_ char *text = NULL;
-	char path[PATH_MAX], err[128], kind[16] = "", state[24] = "", end[24] = "";
+	char path[PATH_MAX], err[128];
 	yajl_val arr;
 	size_t size = 1 << 20;
 	ssize_t n;
@@ -113,101 +231,40 @@ int state_load(const char *dir, struct job *job)
 		return (int)n;
 	if (json_parse(text, (size_t)n, &v, err, sizeof err) < 0 || !YAJL_IS_OBJECT(v))
 		return -EINVAL;
-	job->id = u64(v, "id");
-	str(v, "kind", kind, sizeof kind);
-	job->kind = strcmp(kind, "pressure") == 0 ? JOB_PRESSURE : JOB_INGEST;
-	str(v, "state", state, sizeof state);
-	job->state = JOB_FAILED;
-	for (int s = JOB_SPOOLING; s <= JOB_INTERRUPTED; s++)
-		if (strcmp(state, job_state_name(s)) == 0)
-			job->state = s;
-	str(v, "end_reason", end, sizeof end);
-	for (int e = END_OK; e <= END_INTERRUPTED; e++)
-		if (strcmp(end, job_end_name(e)) == 0)
-			job->end = e;
-	{
-		const char *m;
-		if (json_get_str(v, "message", &m) == 0)
-			job->message = strdup(m);
-	}
-	job->uid = (uid_t)u64(v, "uid");
-	job->gid = (gid_t)u64(v, "gid");
-	str(v, "name", job->name, sizeof job->name);
-	str(v, "kb", job->kb, sizeof job->kb);
-	str(v, "sink", job->sink, sizeof job->sink);
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		if (load_field(v, r, &fields[i]) < 0)
+			return -EINVAL;
 	/* Trust nothing read back: a kb name becomes a path. */
-	if (!protocol_kb_valid(job->kb) || (strcmp(job->sink, "mock") && strcmp(job->sink, "jsonl") &&
-					    strcmp(job->sink, "exec")))
+	if (!protocol_kb_valid(r->kb))
 		return -EINVAL;
-	{
-		int64_t p = 0;
-		json_get_i64(v, "priority", &p);
-		job->priority = (int)p;
-	}
-	job->lim.memory_max = u64(v, "memory_max");
-	job->lim.memory_high = u64(v, "memory_high");
-	job->lim.swap_max = u64(v, "swap_max");
-	job->lim.pids_max = (unsigned)u64(v, "pids_max");
-	job->batch_size = (unsigned)MAX(u64(v, "batch_size"), 1);
-	job->max_bytes = u64(v, "max_bytes");
-	job->max_wait_ms = u64(v, "max_wait_ms");
-	job->timeout_ms = u64(v, "timeout_ms");
-	job->target_mb = u64(v, "target_mb");
-	job->hold_ms = u64(v, "hold_ms");
-	job->size = u64(v, "size");
-	str(v, "sha256", job->sha256, sizeof job->sha256);
-	job->submitted_ms = u64(v, "submitted_ms");
-	job->started_ms = u64(v, "started_ms");
-	job->ended_ms = u64(v, "ended_ms");
-	job->pages = (unsigned)u64(v, "pages");
-	job->flushed_page = (unsigned)u64(v, "flushed_page");
-	job->last_batch_id = u64(v, "last_batch_id");
-	job->batches = u64(v, "batches");
-	job->batches_flushed = u64(v, "batches_flushed");
-	job->batches_failed = u64(v, "batches_failed");
-	job->chunks = u64(v, "chunks");
-	job->retries_used = (unsigned)u64(v, "retries_used");
-	job->last_oom_page = (unsigned)u64(v, "last_oom_page");
-	job->peak_rss_kb = u64(v, "peak_rss_kb");
-	job->cgstats.peak = u64(v, "peak_cgroup");
+	r->batch_size = MAX(r->batch_size, 1u);
 	arr = json_get(v, "culprits");
-	for (size_t i = 0; YAJL_IS_ARRAY(arr) && i < arr->u.array.len &&
-	     job->n_culprits < ARRAY_SIZE(job->culprits); i++)
+	for (size_t i = 0; YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++)
 		if (YAJL_IS_INTEGER(arr->u.array.values[i]))
-			job->culprits[job->n_culprits++] = (unsigned)arr->u.array.values[i]->u.number.i;
+			record_add_culprit(r, (unsigned)arr->u.array.values[i]->u.number.i);
 	arr = json_get(v, "attempts");
-	for (size_t i = 0; YAJL_IS_ARRAY(arr) && i < arr->u.array.len &&
-	     job->n_attempts < ARRAY_SIZE(job->attempts); i++) {
+	for (size_t i = 0; YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
 		yajl_val a = arr->u.array.values[i];
-		struct job_attempt *at = &job->attempts[job->n_attempts++];
+		struct job_attempt at = { .exit_code = -1, .signal = -1 };
 		int64_t x = -1;
+		const char *s = NULL;
+
 		json_get_i64(a, "exit_code", &x);
-		at->exit_code = (int)x;
+		at.exit_code = (int)x;
 		x = -1;
 		json_get_i64(a, "signal", &x);
-		at->signal = (int)x;
-		at->first_page = (unsigned)u64(a, "first_page");
-		str(a, "end_reason", at->end, sizeof at->end);
+		at.signal = (int)x;
+		at.first_page = (unsigned)u64(a, "first_page");
+		if (json_get_str(a, "end_reason", &s) == 0)
+			snprintf(at.end, sizeof at.end, "%s", s);
+		if (!record_add_attempt(r, &at))
+			break;
 	}
 	return 0;
 }
 
-uint64_t state_parse_iso8601(const char *s)
+int state_load_manifest(const char *dir, struct job_record *r)
 {
-	struct tm tm = {0};
-	unsigned ms = 0;
-
-	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%uZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (uint64_t)timegm(&tm) * 1000 + ms;
-}
-
-int state_load_manifest(const char *dir, struct job *job)
-{
-	static const char *const status[] = { "flushed", "failed", "killed" };
 	_cleanup_json_ yajl_val v = NULL;
 	_cleanup_free_ char *text = NULL;
 	char path[PATH_MAX], err[128];
@@ -226,38 +283,35 @@ int state_load_manifest(const char *dir, struct job *job)
 	rows = json_get(v, "batches");
 	if (!YAJL_IS_ARRAY(rows))
 		return -EINVAL;
-	free(job->batch_recs);
-	job->batch_recs = calloc(rows->u.array.len + 1, sizeof *job->batch_recs);
-	job->n_batch_recs = 0;
-	job->cap_batch_recs = rows->u.array.len + 1;
-	if (!job->batch_recs)
-		return -ENOMEM;
+	record_drop_batches(r);
 	for (size_t i = 0; i < rows->u.array.len; i++) {
-		yajl_val r = rows->u.array.values[i];
-		struct batch_rec *b = &job->batch_recs[job->n_batch_recs++];
+		yajl_val row = rows->u.array.values[i];
+		struct batch_rec b = { 0 };
 		const char *s = NULL;
 		double d = 0;
+		int st;
 
-		b->id = u64(r, "batch_id");
-		json_get_str(r, "status", &s);
-		for (int k = 0; s && k < 3; k++)
-			if (strcmp(s, status[k]) == 0)
-				b->status = (enum batch_status)k;
-		b->first_page = (unsigned)u64(r, "first_page");
-		b->last_page = (unsigned)u64(r, "last_page");
-		b->chunks = u64(r, "chunks");
-		b->bytes = u64(r, "bytes");
+		b.id = u64(row, "batch_id");
+		json_get_str(row, "status", &s);
+		if ((st = batch_status_from_string(s)) >= 0)
+			b.status = (enum batch_status)st;
+		b.first_page = (unsigned)u64(row, "first_page");
+		b.last_page = (unsigned)u64(row, "last_page");
+		b.chunks = u64(row, "chunks");
+		b.bytes = u64(row, "bytes");
 		s = NULL;
-		json_get_str(r, "started_at", &s);
-		b->started_ms = state_parse_iso8601(s);
+		json_get_str(row, "started_at", &s);
+		parse_iso8601(s, &b.started_ms);
 		s = NULL;
-		json_get_str(r, "finished_at", &s);
-		b->finished_ms = state_parse_iso8601(s);
-		json_get_double(r, "rss_mb", &d);
-		b->rss_mb = d;
+		json_get_str(row, "finished_at", &s);
+		parse_iso8601(s, &b.finished_ms);
+		json_get_double(row, "rss_mb", &d);
+		b.rss_mb = d;
 		s = NULL;
-		if (json_get_str(r, "error", &s) == 0)
-			snprintf(b->error, sizeof b->error, "%s", s);
+		if (json_get_str(row, "error", &s) == 0)
+			snprintf(b.error, sizeof b.error, "%s", s);
+		if (record_add_batch(r, &b) < 0)
+			return -ENOMEM;
 	}
 	return 0;
 }

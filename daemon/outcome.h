@@ -1,0 +1,24 @@
+/* How a worker's end counts: a pure decider over what was seen of it. */
+#ifndef MEMSAFE_OUTCOME_H
+#define MEMSAFE_OUTCOME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "record.h"
+
+/* What a worker's end looked like. */
+struct job_exit {
+	bool exited;          /* else killed by signal */
+	int code_or_signal;
+	bool saw_end_frame;   /* the worker reported normal completion */
+	const char *fatal;    /* reason of a fatal frame, or NULL */
+	uint64_t oom_kills;   /* cgroup oom_kill counter at the end */
+	bool cancelled, timed_out;
+};
+
+enum job_end outcome_classify(const struct job_exit *x);
+/* The state a job ends in for an end reason. */
+enum job_state outcome_state(enum job_end e);
+
+#endif
