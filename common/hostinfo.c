@@ -1,3 +1,4 @@
+/* Host facts for manifests and bug reports: kernel, OS, CPU, RAM, GPUs. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

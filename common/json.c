@@ -1,3 +1,4 @@
+/* Small helpers over yajl: generating and reading JSON. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* Parsers and readers for PSI files, /proc/meminfo and statm. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

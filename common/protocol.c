@@ -1,3 +1,4 @@
+/* The socket protocol: request parsing and validation, replies. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* Size and duration strings: parsing "64K", "6G", "200ms" and formatting. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* memsafectl: finding and reading a job's artifacts. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* memsafectl bundle: the bug-report archive with system metadata. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

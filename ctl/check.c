@@ -1,3 +1,4 @@
+/* memsafectl check: CI assertions on a summary.json. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* memsafectl's side of the socket: connect, send a request, read the reply. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* memsafectl status, list, cancel, and waiting for a job to end. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* memsafectl logs: a job's journal lines. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

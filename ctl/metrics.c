@@ -1,3 +1,4 @@
+/* memsafectl metrics: Prometheus text. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

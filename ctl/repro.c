@@ -1,3 +1,4 @@
+/* memsafectl repro: one-command reproduction of a document under a cap. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* memsafectl's helpers for running other programs. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* memsafectl submit: open the documents and pass their fds. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,3 +1,4 @@
+/* memsafectl's system facts for bundles and doctor. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

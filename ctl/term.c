@@ -1,3 +1,4 @@
+/* memsafectl's terminal output: colours and the live block. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

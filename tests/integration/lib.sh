@@ -35,7 +35,9 @@ ge() {   # ge GOT MIN DESCRIPTION (numbers; decimals allowed)
 		ok 1 "$3"; echo "#   got '$1', want >= $2"
 	fi
 }
-skip_all() { echo "1..0 # SKIP $*"; exit 77; }
+# A test that cannot run here: a counted SKIP with its reason. Under the
+# TAP driver that is a "1..0 # SKIP" plan and exit 0 (77 would be an ERROR).
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 done_testing() { echo "1..$T_N"; [ "$T_FAILED" -eq 0 ]; }
 jq_() { "$JSONQ" "$@"; }
 # wait_until SECONDS CMD...: true as soon as CMD is, false after SECONDS.
