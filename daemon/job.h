@@ -58,6 +58,10 @@ struct job {
 	/* exec sink: a flush in progress holds the frame pipe */
 	struct sink_exec *exec;
 	struct batch_rec exec_rec;   /* the batch it is flushing */
+	size_t chunk_size;       /* the attempt's: a reload may change the config's */
+	uint64_t output;         /* bytes of text the job's workers sent */
+	/* where the next worker resumes inside a page (retry.h) */
+	unsigned skip_page, skip_chunks;
 	/* called once the worker is reaped and its pipe drained */
 	void (*gone)(struct job *job);
 

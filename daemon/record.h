@@ -22,7 +22,7 @@ enum job_state {
 	JOB_QUEUED,      /* waiting for a slot or for memory */
 	JOB_RUNNING,     /* a worker is alive in the job's cgroup */
 	JOB_DONE,        /* ended ok */
-	JOB_FAILED,      /* ended with bad_document, crash, sandbox_violation, timeout */
+	JOB_FAILED,      /* bad_document, crash, sandbox_violation, timeout, flush_failed */
 	JOB_OOM_KILLED,  /* the kernel killed it at memory.max */
 	JOB_CANCELLED,   /* a user cancelled it */
 	JOB_INTERRUPTED, /* the daemon stopped while it ran */
@@ -32,6 +32,7 @@ enum job_state {
 enum job_end {
 	END_NONE, END_OK, END_OOM_KILL, END_SANDBOX_VIOLATION, END_CRASH,
 	END_TIMEOUT, END_CANCELLED, END_BAD_DOCUMENT, END_INTERRUPTED,
+	END_FLUSH_FAILED,   /* extracted, but batches did not reach the sink */
 	_JOB_END_MAX,
 };
 
@@ -64,6 +65,7 @@ struct batch_rec {
 	uint64_t started_ms, finished_ms;  /* CLOCK_REALTIME */
 	double rss_mb;                     /* worker RSS at flush */
 	char error[200];
+	unsigned tail_chunks;   /* chunks of last_page at the batch's end (not in the manifest) */
 };
 
 /* A change of a memory.events counter, seen when it happened. */
@@ -120,9 +122,11 @@ struct job_record {
 	/* progress */
 	unsigned pages, page;
 	unsigned flushed_page;   /* last page of the last flushed batch */
+	unsigned flushed_page_chunks; /* chunks of flushed_page flushed so far */
 	uint64_t last_batch_id;  /* id of the last batch the worker sent */
 	unsigned first_page;     /* where the current attempt started */
 	unsigned retries_used, last_oom_page;
+	unsigned restarts;       /* daemon restarts since the last batch flushed */
 	unsigned culprits[JOB_CULPRITS_MAX]; /* pages skipped after two OOM kills each */
 	size_t n_culprits;
 	uint64_t chunks, batches, batches_flushed, batches_failed;

@@ -62,22 +62,34 @@ static bool resume(struct jobs *jobs, struct job *job, const char *spool)
 {
 	const struct config *cfg = jobs->cfg;
 	struct job_record *r = &job->r;
-	bool again = r->retries_used < cfg->retries && r->kind == JOB_INGEST;
+	struct retry_point at;
+	bool again;
 
 	state_load_manifest(r->dir, r);
 	if (r->sink == SINK_JSONL) {
 		/* The sink may hold batches job.json never heard of. */
 		uint64_t b = r->last_batch_id;
-		unsigned p = r->flushed_page;
-		sink_jsonl_recover(cfg->state_dir, r->kb, r->id, &b, &p);
+		unsigned p = r->flushed_page, n = r->flushed_page_chunks;
+		sink_jsonl_recover(cfg->state_dir, r->uid, r->kb, r->id, &b, &p, &n);
 		r->last_batch_id = b;
 		r->flushed_page = p;
+		r->flushed_page_chunks = n;
 	}
+	/* A restart is not the job's fault: it costs no OOM retry. Only a
+	 * crash loop (restarts in a row with nothing flushed) stops it. */
+	r->restarts++;
+	again = retry_after_restart(r->kind, r->restarts);
 	record_add_attempt(r, &(struct job_attempt){ .exit_code = -1, .signal = -1,
 						     .first_page = r->first_page,
 						     .end = "interrupted" });
 	if (!again) {
-		record_set_message(r, "memsafed stopped while the job ran (no retries left)");
+		if (r->kind == JOB_INGEST)
+			record_set_message(r, "memsafed stopped %u times in a row while the job "
+					   "ran, with no batch flushed in between (a crash loop?): "
+					   "it is not resumed again; see journalctl -u memsafed for "
+					   "why memsafed stops, then resubmit", r->restarts);
+		else
+			record_set_message(r, "memsafed stopped while the job ran");
 		r->state = JOB_INTERRUPTED;
 		r->end = END_INTERRUPTED;
 		r->ended_ms = now_real_ms();
@@ -89,9 +101,11 @@ static bool resume(struct jobs *jobs, struct job *job, const char *spool)
 		unlink(spool);
 		return false;
 	}
-	r->retries_used++;
 	r->last_batch_id++;   /* the interrupted batch keeps its id */
-	r->first_page = retry_resume_page(r->flushed_page);
+	at = retry_resume(r->flushed_page, r->flushed_page_chunks);
+	r->first_page = at.first_page;
+	job->skip_page = at.skip_page;
+	job->skip_chunks = at.skip_chunks;
 	record_set_message(r, "interrupted by a memsafed restart; resumes at page %u",
 			   r->first_page);
 	log_job(LOG_WARNING, r->id, NULL, "%s", r->message);

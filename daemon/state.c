@@ -64,6 +64,7 @@ static const struct field fields[] = {
 	U64("ended_ms", ended_ms),
 	UINT("pages", pages),
 	UINT("flushed_page", flushed_page),
+	UINT("flushed_page_chunks", flushed_page_chunks),
 	U64("last_batch_id", last_batch_id),
 	U64("batches", batches),
 	U64("batches_flushed", batches_flushed),
@@ -71,6 +72,7 @@ static const struct field fields[] = {
 	U64("chunks", chunks),
 	UINT("retries_used", retries_used),
 	UINT("last_oom_page", last_oom_page),
+	UINT("restarts", restarts),
 	{ "peak_rss_kb", F_U64_PEAK, AT(peak_rss_kb), AT(peak_rss_sampled), 1024 },
 	{ "peak_cgroup", F_U64_PEAK, AT(cgstats.peak), AT(peak_cgroup_sampled), 1 },
 };

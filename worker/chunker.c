@@ -66,6 +66,7 @@ struct chunker {
 	uint64_t opened_ms; /* now_ms of the batch's first chunk */
 
 	uint64_t next_id, total_chunks, total_batches;
+	size_t skip_left;   /* chunks of o.skip_page still to drop */
 };
 
 /* Bytes that go straight from input to buffer: printable ASCII, \t, \n. */
@@ -385,6 +386,10 @@ static int batch_add(struct chunker *c, const unsigned char *t, size_t len, uint
 {
 	int r;
 
+	if (c->skip_left && c->page == c->o.skip_page) {
+		c->skip_left--;   /* flushed by an earlier attempt */
+		return 0;
+	}
 	if (c->n > 0 && (len > c->o.max_bytes - c->bytes || expired(c, now_ms))) {
 		r = batch_close(c);
 		if (r < 0)
@@ -544,6 +549,7 @@ struct chunker *chunker_new(const struct chunker_opts *o, batch_cb cb, void *arg
 	c->arg = arg;
 	c->text_at = NO_TEXT;
 	c->next_id = o->first_batch_id ? o->first_batch_id : 1;
+	c->skip_left = o->skip_chunks;
 	/* Every chunk in a batch holds at least one byte. */
 	c->n_max = o->batch_size < o->max_bytes ? o->batch_size : o->max_bytes;
 	c->arena_max = o->max_bytes > SIZE_MAX - c->n_max ? SIZE_MAX : o->max_bytes + c->n_max;

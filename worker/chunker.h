@@ -45,6 +45,10 @@ struct chunker_opts {
 	size_t max_bytes;      /* >= 64 */
 	uint64_t max_wait_ms;  /* >= 1 */
 	uint64_t first_batch_id; /* id of the first batch emitted (resume) */
+	/* Resume inside a page: the first skip_chunks chunks of page
+	 * skip_page were flushed before and are dropped, not batched. */
+	unsigned skip_page;
+	size_t skip_chunks;
 };
 
 struct chunker;

@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"  --buffer-size N     read size from fd 0 (default 65536)\n"
 		"  --scratch-fd N      where a PDF is assembled (default: none)\n"
 		"  --first-page N      resume: start at page N\n"
+		"  --skip-page N       resume inside page N (0: a format without pages)...\n"
+		"  --skip-chunks K     ...dropping its first K chunks (flushed before)\n"
 		"  --first-batch N     resume: number batches from N\n"
 		"  --max-file-size N   RLIMIT_FSIZE for the scratch file (default 100M)\n"
 		"common options:\n"
@@ -110,7 +112,7 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 int main(int argc, char **argv)
 {
 	enum { O_BATCH = 256, O_BYTES, O_WAIT, O_CHUNK, O_OVERLAP, O_BUF, O_SCRATCH,
-	       O_FPAGE, O_FBATCH, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD, O_VIOLATE };
+	       O_FPAGE, O_FBATCH, O_SKIPPAGE, O_SKIPCHUNKS, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD, O_VIOLATE };
 	static const struct option longopts[] = {
 		{ "batch-size", required_argument, NULL, O_BATCH },
 		{ "max-bytes", required_argument, NULL, O_BYTES },
@@ -120,6 +122,8 @@ int main(int argc, char **argv)
 		{ "buffer-size", required_argument, NULL, O_BUF },
 		{ "scratch-fd", required_argument, NULL, O_SCRATCH },
 		{ "first-page", required_argument, NULL, O_FPAGE },
+		{ "skip-page", required_argument, NULL, O_SKIPPAGE },
+		{ "skip-chunks", required_argument, NULL, O_SKIPCHUNKS },
 		{ "first-batch", required_argument, NULL, O_FBATCH },
 		{ "max-file-size", required_argument, NULL, O_FSIZE },
 		{ "user", required_argument, NULL, O_USER },
@@ -172,6 +176,8 @@ int main(int argc, char **argv)
 		case O_BUF: r = parse_num("--buffer-size", optarg, 4096, 16 << 20, &v); xo.buffer_size = v; break;
 		case O_SCRATCH: r = parse_num("--scratch-fd", optarg, WORKER_FD_SCRATCH, WORKER_FD_SCRATCH, &v); xo.scratch_fd = (int)v; break;
 		case O_FPAGE: r = parse_num("--first-page", optarg, 1, UINT32_MAX, &v); xo.first_page = (unsigned)v; break;
+		case O_SKIPPAGE: r = parse_num("--skip-page", optarg, 0, UINT32_MAX, &v); xo.chunk.skip_page = (unsigned)v; break;
+		case O_SKIPCHUNKS: r = parse_num("--skip-chunks", optarg, 0, UINT32_MAX, &v); xo.chunk.skip_chunks = (size_t)v; break;
 		case O_FBATCH: r = parse_num("--first-batch", optarg, 1, UINT32_MAX, &v); xo.chunk.first_batch_id = v; break;
 		case O_FSIZE: r = parse_num("--max-file-size", optarg, 1 << 20, UINT64_C(1) << 40, &v); so.max_file_size = v; break;
 		case O_USER: so.user = optarg; break;

@@ -1216,6 +1216,61 @@ static void test_big_stream(void)
 	free(text);
 }
 
+/* Resuming inside a page: the chunks an earlier attempt flushed are
+ * dropped, so the two attempts together give exactly the chunks of one
+ * uninterrupted run, whatever the batch size. */
+static void test_skip_chunks(void)
+{
+	struct chunker_opts o = opts(64, 8);
+	struct rec whole, resumed;
+	struct chunker *c;
+	char *text = NULL;
+	size_t len = 0, cap = 0, on_page2 = 0, skip;
+
+	gen_text(&text, &len, &cap, 2000, true);
+	rec_init(&whole);
+	c = mk(&o, &whole);
+	for (unsigned p = 1; p <= 3; p++) {
+		chunker_feed(c, text, len, p, 0);
+		chunker_end_page(c, 0);
+	}
+	chunker_finish(c, 0);
+	chunker_free(c);
+	for (size_t i = 0; i < whole.nc; i++)
+		on_page2 += whole.c[i].page == 2;
+	skip = on_page2 / 2;
+	/* The second attempt starts at page 2 with a different batch size. */
+	o.skip_page = 2;
+	o.skip_chunks = skip;
+	o.batch_size = 3;
+	rec_init(&resumed);
+	c = mk(&o, &resumed);
+	for (unsigned p = 2; p <= 3; p++) {
+		chunker_feed(c, text, len, p, 0);
+		chunker_end_page(c, 0);
+	}
+	chunker_finish(c, 0);
+	chunker_free(c);
+	{
+		size_t first = 0;
+		bool same = true;
+		while (first < whole.nc && whole.c[first].page < 2)
+			first++;
+		first += skip;   /* what the first attempt flushed of page 2 */
+		same = resumed.nc == whole.nc - first;
+		for (size_t i = 0; same && i < resumed.nc; i++)
+			same = resumed.c[i].page == whole.c[first + i].page &&
+			       resumed.c[i].len == whole.c[first + i].len &&
+			       memcmp(resumed.c[i].text, whole.c[first + i].text, resumed.c[i].len) == 0;
+		ok(on_page2 >= 4, "page 2 makes several chunks (%zu)", on_page2);
+		ok(same, "resumed inside page 2 after %zu of its chunks: the rest, exactly (%zu chunks)",
+		   skip, resumed.nc);
+	}
+	rec_free(&whole);
+	rec_free(&resumed);
+	free(text);
+}
+
 int main(void)
 {
 	test_options();
@@ -1228,6 +1283,7 @@ int main(void)
 	test_whitespace_dropped();
 	test_batch_size();
 	test_first_batch_id();
+	test_skip_chunks();
 	test_max_bytes();
 	test_max_wait();
 	test_callback_error();

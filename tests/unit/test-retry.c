@@ -5,11 +5,11 @@
 #include "util.h"
 #include "tap.h"
 
-/* An ingest job killed on page 5 after flushing through page 3; one retry
- * used of two; no earlier OOM; 10 pages; batch size 8. */
+/* An ingest job killed on page 5 after flushing through page 3 (2 chunks
+ * of it); one retry used of two; no earlier OOM; 10 pages; batch size 8. */
 #define BASE .kind = JOB_INGEST, .retries_used = 1, .retries_allowed = 2, \
-	     .killed_page = 5, .flushed_page = 3, .last_oom_page = 0, .pages = 10, \
-	     .batch_size = 8
+	     .killed_page = 5, .flushed_page = 3, .flushed_page_chunks = 2, \
+	     .last_oom_page = 0, .pages = 10, .batch_size = 8
 
 struct retry_case {
 	const char *what;
@@ -17,29 +17,36 @@ struct retry_case {
 	struct retry_plan want;
 };
 
+#define AT(p, sp, sc) { .first_page = (p), .skip_page = (sp), .skip_chunks = (sc) }
+
 static const struct retry_case cases[] = {
-	{ "resume after the last flushed page, half the batch", { BASE },
-	  { RETRY_RESUME, 4, 4, false } },
-	{ "part of the killed page flushed: redo that whole page",
-	  { BASE, .flushed_page = 5 }, { RETRY_RESUME, 5, 4, false } },
+	{ "resume at the last flushed page, dropping its flushed chunks, half the batch",
+	  { BASE }, { RETRY_RESUME, AT(3, 3, 2), 4, false } },
+	{ "part of the killed page flushed: resume inside it",
+	  { BASE, .flushed_page = 5, .flushed_page_chunks = 7 },
+	  { RETRY_RESUME, AT(5, 5, 7), 4, false } },
+	{ "nothing flushed yet: from page 1, nothing dropped",
+	  { BASE, .flushed_page = 0, .flushed_page_chunks = 0 },
+	  { RETRY_RESUME, AT(1, 0, 0), 4, false } },
 	{ "the same page at two OOM kills is the culprit, skipped",
-	  { BASE, .last_oom_page = 5 }, { RETRY_RESUME, 6, 4, true } },
+	  { BASE, .last_oom_page = 5 }, { RETRY_RESUME, AT(6, 0, 0), 4, true } },
 	{ "the culprit was the last page: nothing left, done",
-	  { BASE, .killed_page = 10, .last_oom_page = 10 }, { RETRY_DONE, 11, 4, true } },
+	  { BASE, .killed_page = 10, .last_oom_page = 10 }, { RETRY_DONE, AT(11, 0, 0), 4, true } },
 	{ "the culprit is the last page of a document of unknown length: resume",
 	  { BASE, .killed_page = 10, .last_oom_page = 10, .pages = 0 },
-	  { RETRY_RESUME, 11, 4, true } },
-	{ "batch size 1 stays 1", { BASE, .batch_size = 1 }, { RETRY_RESUME, 4, 1, false } },
-	{ "batch size 3 halves to 1", { BASE, .batch_size = 3 }, { RETRY_RESUME, 4, 1, false } },
-	{ "no retries left", { BASE, .retries_used = 2 }, { RETRY_NONE, 0, 0, false } },
+	  { RETRY_RESUME, AT(11, 0, 0), 4, true } },
+	{ "batch size 1 stays 1", { BASE, .batch_size = 1 }, { RETRY_RESUME, AT(3, 3, 2), 1, false } },
+	{ "batch size 3 halves to 1", { BASE, .batch_size = 3 },
+	  { RETRY_RESUME, AT(3, 3, 2), 1, false } },
+	{ "no retries left", { BASE, .retries_used = 2 }, { RETRY_NONE, AT(0, 0, 0), 0, false } },
 	{ "retries 0 in the config", { BASE, .retries_used = 0, .retries_allowed = 0 },
-	  { RETRY_NONE, 0, 0, false } },
-	{ "cancelled: no retry", { BASE, .cancelled = true }, { RETRY_NONE, 0, 0, false } },
-	{ "timed out: no retry", { BASE, .timed_out = true }, { RETRY_NONE, 0, 0, false } },
+	  { RETRY_NONE, AT(0, 0, 0), 0, false } },
+	{ "cancelled: no retry", { BASE, .cancelled = true }, { RETRY_NONE, AT(0, 0, 0), 0, false } },
+	{ "timed out: no retry", { BASE, .timed_out = true }, { RETRY_NONE, AT(0, 0, 0), 0, false } },
 	{ "killed before the first page: no retry", { BASE, .killed_page = 0 },
-	  { RETRY_NONE, 0, 0, false } },
+	  { RETRY_NONE, AT(0, 0, 0), 0, false } },
 	{ "a pressure job is never retried", { BASE, .kind = JOB_PRESSURE },
-	  { RETRY_NONE, 0, 0, false } },
+	  { RETRY_NONE, AT(0, 0, 0), 0, false } },
 };
 
 static void test_plan(void)
@@ -52,17 +59,35 @@ static void test_plan(void)
 		is_int(got.action, c->want.action, "%s: action", c->what);
 		if (c->want.action == RETRY_NONE)
 			continue;
-		is_int(got.next_page, c->want.next_page, "%s: next page", c->what);
+		is_int(got.at.first_page, c->want.at.first_page, "%s: first page", c->what);
+		is_int(got.at.skip_page, c->want.at.skip_page, "%s: skip page", c->what);
+		is_int(got.at.skip_chunks, c->want.at.skip_chunks, "%s: chunks dropped", c->what);
 		is_int(got.batch_size, c->want.batch_size, "%s: batch size", c->what);
 		ok(got.culprit == c->want.culprit, "%s: culprit %s", c->what,
 		   c->want.culprit ? "yes" : "no");
 	}
-	is_int(retry_resume_page(0), 1, "a job that flushed nothing resumes at page 1");
-	is_int(retry_resume_page(7), 8, "after page 7 it resumes at 8");
+}
+
+static void test_resume(void)
+{
+	struct retry_point p = retry_resume(0, 0);
+
+	ok(p.first_page == 1 && p.skip_chunks == 0, "a job that flushed nothing resumes at page 1");
+	p = retry_resume(7, 3);
+	ok(p.first_page == 7 && p.skip_page == 7 && p.skip_chunks == 3,
+	   "after 3 chunks of page 7 it resumes inside page 7, dropping those 3");
+	p = retry_resume(0, 12);
+	ok(p.first_page == 1 && p.skip_page == 0 && p.skip_chunks == 12,
+	   "a text document (page 0) drops the 12 chunks flushed");
+	ok(retry_after_restart(JOB_INGEST, 1), "the first restart resumes");
+	ok(retry_after_restart(JOB_INGEST, RETRY_RESTARTS_MAX), "up to RETRY_RESTARTS_MAX restarts resume");
+	ok(!retry_after_restart(JOB_INGEST, RETRY_RESTARTS_MAX + 1), "one more is a crash loop");
+	ok(!retry_after_restart(JOB_PRESSURE, 1), "a pressure job never resumes");
 }
 
 int main(void)
 {
 	test_plan();
+	test_resume();
 	return tap_done();
 }
