@@ -3,8 +3,13 @@
 #define _GNU_SOURCE
 #endif
 
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
+
+#include <yajl/yajl_parse.h>
 
 #include "frame.h"
 #include "util.h"
@@ -134,4 +139,133 @@ int frame_type_from_string(const char *s)
 		if (strcmp(frame_type_table[t], s) == 0)
 			return t;
 	return -1;
+}
+
+/* ---- checking a frame before it is parsed into a tree ---------------- */
+
+struct check {
+	const struct frame_limits *lim;
+	unsigned depth;
+	bool in_chunks;        /* inside the top-level "chunks" array */
+	bool key_chunks;       /* the last top-level key was "chunks" */
+	bool key_text, key_page; /* the last key of a chunk */
+	size_t chunks, text;
+	char *err;
+	size_t errsz;
+};
+
+static int bad(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(struct check *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, c->errsz, fmt, ap);
+	va_end(ap);
+	return 0;   /* stops the parse */
+}
+
+static int c_open(struct check *c, bool array)
+{
+	if (++c->depth > 4)
+		return bad(c, "the frame nests deeper than 4 levels");
+	if (c->depth == 2 && array && c->key_chunks)
+		c->in_chunks = true;
+	else if (c->depth == 3 && c->in_chunks && !array &&
+		 ++c->chunks > c->lim->batch_size)
+		return bad(c, "the batch holds more than batch_size (%zu) chunks",
+			   c->lim->batch_size);
+	c->key_chunks = false;
+	return 1;
+}
+
+static int c_start_map(void *ctx) { return c_open(ctx, false); }
+static int c_start_array(void *ctx) { return c_open(ctx, true); }
+
+static int c_close(void *ctx)
+{
+	struct check *c = ctx;
+
+	if (c->depth == 2)
+		c->in_chunks = false;
+	c->depth--;
+	return 1;
+}
+
+static int c_key(void *ctx, const unsigned char *k, size_t n)
+{
+	struct check *c = ctx;
+
+	if (c->depth == 1)
+		c->key_chunks = n == 6 && memcmp(k, "chunks", 6) == 0;
+	if (c->depth == 3 && c->in_chunks) {
+		c->key_text = n == 4 && memcmp(k, "text", 4) == 0;
+		c->key_page = n == 4 && memcmp(k, "page", 4) == 0;
+	}
+	return 1;
+}
+
+static int c_string(void *ctx, const unsigned char *s, size_t n)
+{
+	struct check *c = ctx;
+
+	c->key_chunks = false;
+	if (c->depth != 3 || !c->in_chunks || !c->key_text)
+		return 1;
+	if (n > c->lim->chunk_size)
+		return bad(c, "a chunk holds %zu bytes of text, more than chunk_size (%zu)",
+			   n, c->lim->chunk_size);
+	c->text += n;
+	if (c->text > c->lim->max_bytes)
+		return bad(c, "the batch holds more than max_bytes (%zu) bytes of text",
+			   c->lim->max_bytes);
+	return 1;
+}
+
+static int c_integer(void *ctx, long long v)
+{
+	struct check *c = ctx;
+
+	c->key_chunks = false;
+	if (c->depth == 3 && c->in_chunks && c->key_page &&
+	    (v < 0 || (c->lim->pages && (unsigned long long)v > c->lim->pages)))
+		return bad(c, "a chunk names page %lld of a document of %u pages", v,
+			   c->lim->pages);
+	return 1;
+}
+
+static int c_scalar(void *ctx)
+{
+	((struct check *)ctx)->key_chunks = false;
+	return 1;
+}
+static int c_null(void *ctx) { return c_scalar(ctx); }
+static int c_bool(void *ctx, int b) { return c_scalar(ctx); }
+static int c_double(void *ctx, double d) { return c_scalar(ctx); }
+
+int frame_check(const char *body, size_t len, const struct frame_limits *lim,
+		char *err, size_t errsz)
+{
+	static const yajl_callbacks cb = {
+		.yajl_null = c_null, .yajl_boolean = c_bool, .yajl_integer = c_integer,
+		.yajl_double = c_double, .yajl_string = c_string,
+		.yajl_start_map = c_start_map, .yajl_map_key = c_key, .yajl_end_map = c_close,
+		.yajl_start_array = c_start_array, .yajl_end_array = c_close,
+	};
+	struct check c = { .lim = lim, .err = err, .errsz = errsz };
+	yajl_handle h = yajl_alloc(&cb, NULL, &c);
+	yajl_status st;
+
+	if (!h)
+		return -ENOMEM;
+	err[0] = '\0';
+	st = yajl_parse(h, (const unsigned char *)body, len);
+	if (st == yajl_status_ok)
+		st = yajl_complete_parse(h);
+	yajl_free(h);
+	if (st == yajl_status_ok)
+		return 0;
+	if (!err[0])
+		snprintf(err, errsz, "the frame is not valid JSON");
+	return -EBADMSG;
 }

@@ -54,6 +54,22 @@ int frame_reader_feed(struct frame_reader *fr, const void *data, size_t len);
  * -EBADMSG for a zero-length frame. */
 int frame_reader_next(struct frame_reader *fr, const char **body, size_t *len);
 
+/* What the daemon allows in one frame of a job's worker. */
+struct frame_limits {
+	size_t batch_size;     /* chunks in a batch */
+	size_t chunk_size;     /* bytes of text in a chunk */
+	size_t max_bytes;      /* bytes of text in a batch */
+	unsigned pages;        /* pages of the document, 0 when not yet known */
+};
+
+/* Check a frame body in one streaming pass with O(1) memory, before any
+ * tree is built for it: JSON at most 4 levels deep, and for a batch at
+ * most batch_size chunks, each a {page, text} with text of at most
+ * chunk_size bytes and a page within the document, max_bytes of text in
+ * all. 0 when it holds; -EBADMSG with a sentence in err when not. */
+int frame_check(const char *body, size_t len, const struct frame_limits *lim,
+		char *err, size_t errsz);
+
 /* Write one frame (header + body) to fd, blocking. */
 int frame_write(int fd, const void *body, size_t len);
 

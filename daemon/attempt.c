@@ -29,6 +29,14 @@ static size_t frame_cap(uint64_t max_bytes)
 	return (size_t)(6 * max_bytes + 65536);
 }
 
+/* What a job's worker may write in all: a compromised worker must not
+ * fill the disk through a sink in valid frames either. Text rarely
+ * exceeds a few times its PDF's size; this is far above that. */
+static uint64_t output_cap(uint64_t doc_size)
+{
+	return 32 * doc_size + (UINT64_C(64) << 20);
+}
+
 /* ---- the worker's command line ------------------------------------------ */
 
 #define ARGV_MAX 40
@@ -92,6 +100,12 @@ static void worker_argv(struct argv_builder *b, const struct job *job)
 			argf(b, "--first-page", "%u", r->first_page);
 			argf(b, "--first-batch", "%" PRIu64, r->last_batch_id + 1);
 		}
+		if (job->skip_chunks) {
+			argf(b, "--skip-page", "%u", job->skip_page);
+			argf(b, "--skip-chunks", "%u", job->skip_chunks);
+			if (r->first_page <= 1)
+				argf(b, "--first-batch", "%" PRIu64, r->last_batch_id + 1);
+		}
 	}
 	if (geteuid() == 0) {
 		arg(b, "--user");
@@ -116,7 +130,14 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 			rec->id, err);
 	} else {
 		jr->batches_flushed++;
+		/* Where a resume must pick up: the chunks of the last page
+		 * flushed so far (a batch may close inside a page). */
+		if (rec->chunks && rec->last_page == jr->flushed_page)
+			jr->flushed_page_chunks += rec->tail_chunks;
+		else if (rec->chunks)
+			jr->flushed_page_chunks = rec->tail_chunks;
 		jr->flushed_page = rec->last_page;
+		jr->restarts = 0;
 	}
 	snprintf(op, sizeof op, "batch %" PRIu64, rec->id);
 	log_memory(jr->id, op, rec->rss_mb);
@@ -177,8 +198,22 @@ static int frame_batch(struct job *job, yajl_val v, const char *body, size_t len
 	rec.first_page = (unsigned)MIN(first, UINT32_MAX);
 	rec.last_page = (unsigned)MIN(last, UINT32_MAX);
 	rec.chunks = chunks->u.array.len;
+	/* The chunks of the batch's last page, at its end. */
+	for (size_t i = rec.chunks; i > 0; i--) {
+		uint64_t p = 0;
+		json_get_u64(chunks->u.array.values[i - 1], "page", &p);
+		if (p != last)
+			break;
+		rec.tail_chunks++;
+	}
 	rec.started_ms = t0 ? t0 : now_real_ms();
 	rec.rss_mb = job_worker_rss_mb(job);
+	if ((job->output += len) > output_cap(jr->size)) {
+		record_set_message(jr, "the worker's output passed %" PRIu64 " MB for a document "
+				   "of %" PRIu64 " MB, more than any document yields (a worker fault)",
+				   job->output >> 20, jr->size >> 20);
+		return -EPROTO;
+	}
 	jr->batches++;
 	jr->chunks += rec.chunks;
 	jr->last_batch_id = rec.id;
@@ -204,8 +239,17 @@ static int frame(struct job *job, const char *body, size_t len)
 	_cleanup_json_ yajl_val v = NULL;
 	const char *t, *s;
 	uint64_t n;
-	char err[128];
+	char err[160];
 
+	/* Bounded work before any tree is built: a frame within the size cap
+	 * may still hold millions of empty chunks. */
+	if (frame_check(body, len, &(struct frame_limits){
+			.batch_size = jr->batch_size, .chunk_size = job->chunk_size,
+			.max_bytes = jr->max_bytes, .pages = jr->pages }, err, sizeof err) < 0) {
+		record_set_message(jr, "the worker sent a frame its job does not allow: %s "
+				   "(a worker fault)", err);
+		return -EPROTO;
+	}
 	if (json_parse(body, len, &v, err, sizeof err) < 0 || json_get_str(v, "t", &t) < 0)
 		return -EBADMSG;
 	switch (frame_type_from_string(t)) {
@@ -267,9 +311,10 @@ static void pump(struct job *job)
 		if (r == 1)
 			break;           /* an asynchronous flush started */
 		if (r < 0) {
-			record_set_message(&job->r, r == -EMSGSIZE ?
-					   "the worker sent a frame larger than the limit" :
-					   "the worker sent a malformed frame");
+			if (r != -EPROTO)   /* else the message says what it was */
+				record_set_message(&job->r, r == -EMSGSIZE ?
+						   "the worker sent a frame larger than the limit" :
+						   "the worker sent a malformed frame");
 			job->out_eof = true;
 			cgroup_job_kill(job->cg); /* a worker fault: its exit ends the job */
 			break;
@@ -428,6 +473,7 @@ int attempt_start(struct job *job, struct cgroup_root *root, const char *spool_d
 	evutil_make_socket_nonblocking(job->in_fd);
 	evutil_make_socket_nonblocking(job->out_fd);
 	frame_reader_init(&job->fr, frame_cap(jr->max_bytes));
+	job->chunk_size = cfg->chunk_size;   /* what this worker was told */
 
 	job->ev_exit = event_new(job->base, job->pidfd, EV_READ | EV_PERSIST, exit_cb, job);
 	job->ev_out = event_new(job->base, job->out_fd, EV_READ | EV_PERSIST, out_cb, job);

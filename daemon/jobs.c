@@ -296,7 +296,8 @@ static int retry(struct job *job)
 	retry_plan(&(struct retry_input){
 		.kind = r->kind, .retries_used = r->retries_used, .retries_allowed = cfg->retries,
 		.cancelled = job->cancelled, .timed_out = job->timed_out, .killed_page = killed,
-		.flushed_page = r->flushed_page, .last_oom_page = r->last_oom_page,
+		.flushed_page = r->flushed_page, .flushed_page_chunks = r->flushed_page_chunks,
+		.last_oom_page = r->last_oom_page,
 		.pages = r->pages, .batch_size = r->batch_size,
 	}, &plan);
 	if (plan.action == RETRY_NONE)
@@ -312,17 +313,19 @@ static int retry(struct job *job)
 	r->batch_size = plan.batch_size;
 	/* Batch ids stay unique: the killed batch keeps its id. */
 	r->last_batch_id++;
-	r->first_page = plan.next_page;
+	r->first_page = plan.at.first_page;
+	job->skip_page = plan.at.skip_page;
+	job->skip_chunks = plan.at.skip_chunks;
 	if (plan.action == RETRY_DONE) {
 		record_set_message(r, "page %u was skipped as the culprit of two OOM kills", killed);
 		return 2;   /* the culprit was the last page */
 	}
 	record_set_message(r, "OOM-killed on page %u; retry %u of %u from page %u with batch "
-			   "size %u", killed, r->retries_used, cfg->retries, plan.next_page,
+			   "size %u", killed, r->retries_used, cfg->retries, plan.at.first_page,
 			   r->batch_size);
 	log_job(LOG_WARNING, r->id, NULL, "%s", r->message);
 	attempt_reset(job);
-	r->page = plan.next_page - 1;
+	r->page = plan.at.first_page - 1;
 	if (start(job) < 0)
 		finish(job, END_CRASH);
 	else
@@ -341,7 +344,12 @@ static void requeue(struct job *job)
 		attempt_record_killed_batch(job, END_CRASH);
 		r->last_batch_id++;
 	}
-	r->first_page = retry_resume_page(r->flushed_page);
+	{
+		struct retry_point at = retry_resume(r->flushed_page, r->flushed_page_chunks);
+		r->first_page = at.first_page;
+		job->skip_page = at.skip_page;
+		job->skip_chunks = at.skip_chunks;
+	}
 	job->requeue = false;
 	/* Its timers and watches too: a timeout must not fire on a job that
 	 * waits in the queue (start arms them again). */
@@ -373,6 +381,20 @@ static void name_syscall(struct job *job)
 	record_set_message(r, "the worker made a system call its sandbox forbids: %s",
 			   r->syscall ? r->syscall :
 			   "(not named: no seccomp audit line in the kernel log)");
+}
+
+/* Say what a flush_failed job did not deliver, and the first error. */
+static void flush_failed_message(struct job_record *r)
+{
+	const char *first = "";
+
+	for (size_t i = 0; i < r->n_batch_recs && !*first; i++)
+		if (r->batch_recs[i].status == BATCH_FAILED)
+			first = r->batch_recs[i].error;
+	record_set_message(r, "%" PRIu64 " of %" PRIu64 " batches failed to flush, so their "
+			   "chunks are not in the %s sink (first: %s); see ingest_manifest.json, "
+			   "fix the cause and resubmit", r->batches_failed, r->batches,
+			   sink_kind_to_string(r->sink), *first ? first : "no error recorded");
 }
 
 /* The worker has been reaped and its pipe drained: how did it end, and
@@ -431,6 +453,9 @@ static void worker_gone(struct job *job)
 	if (end == END_OK && r->n_culprits)
 		record_set_message(r, "done, with page%s %u skipped as the culprit of two OOM kills",
 				   r->n_culprits > 1 ? "s" : "", r->culprits[0]);
+	end = outcome_after_flushes(end, r->batches_failed);
+	if (end == END_FLUSH_FAILED)
+		flush_failed_message(r);
 	finish(job, end);
 }
 

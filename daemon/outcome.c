@@ -23,6 +23,11 @@ enum job_end outcome_classify(const struct job_exit *x)
 	return END_CRASH;
 }
 
+enum job_end outcome_after_flushes(enum job_end end, uint64_t batches_failed)
+{
+	return end == END_OK && batches_failed ? END_FLUSH_FAILED : end;
+}
+
 enum job_state outcome_state(enum job_end e)
 {
 	switch (e) {

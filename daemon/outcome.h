@@ -18,6 +18,9 @@ struct job_exit {
 };
 
 enum job_end outcome_classify(const struct job_exit *x);
+/* A job that would end ok but some of whose batches failed to flush did
+ * not deliver its document: flush_failed, so nobody mistakes it for done. */
+enum job_end outcome_after_flushes(enum job_end end, uint64_t batches_failed);
 /* The state a job ends in for an end reason. */
 enum job_state outcome_state(enum job_end e);
 

@@ -1,6 +1,6 @@
 /* Flush sinks: where a job's batches go. mock records the flush and keeps
  * nothing; jsonl (sink-jsonl.c) appends one line per chunk to
- * <state_dir>/kb/<kb>/chunks.jsonl with one write and one fsync per batch;
+ * <state_dir>/kb/<uid>/<kb>/chunks.jsonl (the submitter's, 0600) with one write and one fsync per batch;
  * exec (sink-exec.c) runs the configured command with the batch on stdin,
  * inside the job's cgroup. Sinks see the job record, nothing more. */
 #ifndef MEMSAFE_SINK_H
@@ -27,10 +27,11 @@ int sink_flush(const struct job_record *rec, const char *state_dir, yajl_val bat
 int sink_jsonl_flush(const struct job_record *rec, const char *state_dir, yajl_val batch,
 		     char *err, size_t errsz);
 /* Before a job resumes after a crash: cut a torn last line off
- * <state_dir>/kb/<kb>/chunks.jsonl and find the highest batch and page of
- * job_id already in it, so no flushed batch is written twice. */
-int sink_jsonl_recover(const char *state_dir, const char *kb, uint64_t job_id,
-		       uint64_t *max_batch, unsigned *max_page);
+ * <state_dir>/kb/<uid>/<kb>/chunks.jsonl and find the highest batch and page of
+ * job_id already in it, and how many chunks of that page it holds, so no
+ * flushed chunk is written twice. */
+int sink_jsonl_recover(const char *state_dir, uid_t uid, const char *kb, uint64_t job_id,
+		       uint64_t *max_batch, unsigned *max_page, unsigned *page_chunks);
 
 /* The exec sink, asynchronous: runs [sink.exec] command through /bin/sh
  * inside the job's cgroup with the batch JSON on stdin and

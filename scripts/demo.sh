@@ -27,4 +27,4 @@ for _ in $(seq 100); do [ -S "$demo/memsafed.sock" ] && break; sleep 0.05; done
 echo "memsafed: $(grep -m1 'cgroup mode' "$demo/memsafed.log" | sed 's/^<[0-9]>//')"
 "$b/ctl/memsafectl" --socket "$demo/memsafed.sock" submit "$demo/sample.pdf" \
 	--memory-max 512M --wait
-echo "daemon log: $demo/memsafed.log   chunks: $demo/state/kb/default/chunks.jsonl"
+echo "daemon log: $demo/memsafed.log   chunks: $demo/state/kb/0/default/chunks.jsonl"

@@ -37,9 +37,20 @@ ge() {   # ge GOT MIN DESCRIPTION (numbers; decimals allowed)
 }
 # A test that cannot run here: a counted SKIP with its reason. Under the
 # TAP driver that is a "1..0 # SKIP" plan and exit 0 (77 would be an ERROR).
+le() {   # le GOT MAX DESCRIPTION (numbers; decimals allowed)
+	if awk -v g="$1" -v m="$2" 'BEGIN { exit !(g + 0 <= m + 0 && g != "") }'; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"; echo "#   got '$1', want <= $2"
+	fi
+}
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 done_testing() { echo "1..$T_N"; [ "$T_FAILED" -eq 0 ]; }
 jq_() { "$JSONQ" "$@"; }
+# chunks_of JOB FILE: the job's chunks in FILE (a chunks.jsonl), in the
+# order they were flushed, as "page:N,"text":..." lines (no batch ids,
+# which differ between runs).
+chunks_of() { grep "^{\"job\":$1," "$2" | sed 's/.*,"page":/page:/'; }
 # wait_until SECONDS CMD...: true as soon as CMD is, false after SECONDS.
 wait_until() {
 	local n=$(($1 * 20))

@@ -105,6 +105,7 @@ static const struct {
 	{ END_CANCELLED, JOB_CANCELLED },
 	{ END_BAD_DOCUMENT, JOB_FAILED },
 	{ END_INTERRUPTED, JOB_INTERRUPTED },
+	{ END_FLUSH_FAILED, JOB_FAILED },
 };
 
 static void test_state_for_end(void)
@@ -143,6 +144,7 @@ static const struct {
 	{ END_CANCELLED, "cancelled" },
 	{ END_BAD_DOCUMENT, "bad_document" },
 	{ END_INTERRUPTED, "interrupted" },
+	{ END_FLUSH_FAILED, "flush_failed" },
 };
 
 static void test_names(void)
@@ -156,7 +158,17 @@ static void test_names(void)
 	ok(job_end_to_string(END_NONE) == NULL, "END_NONE has no name (null in JSON)");
 	/* the tables above cover every value */
 	is_int(ARRAY_SIZE(state_names), JOB_INTERRUPTED + 1, "every state is named");
-	is_int(ARRAY_SIZE(end_names), END_INTERRUPTED, "every end but END_NONE is named");
+	is_int(ARRAY_SIZE(end_names), _JOB_END_MAX - 1, "every end but END_NONE is named");
+}
+
+/* A batch that did not reach the sink makes an ok end flush_failed, and
+ * only an ok end. */
+static void test_after_flushes(void)
+{
+	is_int(outcome_after_flushes(END_OK, 0), END_OK, "ok with every batch flushed stays ok");
+	is_int(outcome_after_flushes(END_OK, 1), END_FLUSH_FAILED, "ok with a failed flush is flush_failed");
+	is_int(outcome_after_flushes(END_OOM_KILL, 3), END_OOM_KILL, "an OOM kill stays an OOM kill");
+	is_int(outcome_after_flushes(END_CANCELLED, 3), END_CANCELLED, "a cancel stays a cancel");
 }
 
 /* Every name reads back as its value; unknown names are refused. */
@@ -192,5 +204,6 @@ int main(void)
 	test_state_for_end();
 	test_names();
 	test_tables();
+	test_after_flushes();
 	return tap_done();
 }

@@ -343,7 +343,7 @@ check "b. summary.json: status done" test "$(json_str "$sum" status)" = "done"
 check "b. summary.json: end_reason ok" test "$(json_str "$sum" end_reason)" = ok
 check "b. summary.json: document pages 5" test "$(json_num "$sum" pages)" = 5
 check "b. ingest_manifest.json written" test -s "${art:-/nonexistent}/ingest_manifest.json"
-chunks=$STATE/kb/default/chunks.jsonl
+chunks=$STATE/kb/0/default/chunks.jsonl
 check "b. chunks.jsonl holds the text of page 3 (\"Page 3 of 5\")" grep -q 'Page 3 of 5' "$chunks"
 [ "$failed" -eq 0 ] || { diag_file summary.json "$sum"; }
 
