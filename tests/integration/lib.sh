@@ -35,6 +35,16 @@ ge() {   # ge GOT MIN DESCRIPTION (numbers; decimals allowed)
 		ok 1 "$3"; echo "#   got '$1', want >= $2"
 	fi
 }
+# diag TEXT...: each argument (lines of it) as a "#   " comment, for what a
+# failing check saw.
+diag() { printf '%s\n' "$@" | sed 's/^/#   /'; }
+# diag_file LABEL FILE: a file's content as comments.
+diag_file() {
+	echo "#   --- $1 ($2):"
+	if [ -r "$2" ]; then sed 's/^/#   | /' "$2"; else echo "#   (not readable)"; fi
+}
+# mem_available_mb: the host's MemAvailable now, in MB.
+mem_available_mb() { awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo; }
 skip_all() { echo "1..0 # SKIP $*"; exit 77; }
 done_testing() { echo "1..$T_N"; [ "$T_FAILED" -eq 0 ]; }
 jq_() { "$JSONQ" "$@"; }
