@@ -38,6 +38,13 @@ ge() {   # ge GOT MIN DESCRIPTION (numbers; decimals allowed)
 # diag TEXT...: each argument (lines of it) as a "#   " comment, for what a
 # failing check saw.
 diag() { printf '%s\n' "$@" | sed 's/^/#   /'; }
+# ok_saw STATUS DESCRIPTION SAW...: ok, and when it failed, what it saw.
+ok_saw() {
+	local st=$1 d=$2
+	shift 2
+	ok "$st" "$d"
+	[ "$st" -eq 0 ] || diag "$@"
+}
 # diag_file LABEL FILE: a file's content as comments.
 diag_file() {
 	echo "#   --- $1 ($2):"
