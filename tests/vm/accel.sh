@@ -38,8 +38,9 @@
 MEMSAFE_VM_ACCEL_WHY=${MEMSAFE_VM_ACCEL_WHY:-}
 
 _memsafe_vm_accel_dir() {
-	local d="${TMPDIR:-/tmp}/memsafe-vm-$(id -u)"
-	mkdir -p -m 700 "$d" 2>/dev/null
+	local d
+	d="${TMPDIR:-/tmp}/memsafe-vm-$(id -u)"
+	[ -d "$d" ] || mkdir -m 700 "$d" 2>/dev/null
 	# Only a directory of our own that nobody else can write to: the
 	# cache decides what runs, and root writes into it.
 	if [ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ] &&
