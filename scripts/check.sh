@@ -24,11 +24,16 @@ MEMSAFE_REQUIRE_VM=1 make -j2 check
 rc=$?
 echo "make check took $(( $(date +%s) - start )) s"
 # Which accelerator each VM test booted under (tests/vm/accel.sh chooses:
-# KVM only where it works): the harness prints "accelerator: kvm|tcg (why)"
-# before each boot, so the last such line is the one the test ran under.
-for log in "$top"/_build/tests/vm/*.log; do
-	[ -f "$log" ] || continue
-	t=tests/vm/$(basename "$log" .log).test
+# KVM only where it works): a VM harness prints "accelerator: kvm|tcg
+# (why)" before each boot, so the last such line of a test's log is the
+# one it ran under. Every test log is looked at, wherever the VM test
+# lives; a tests/vm/ test without such a line did not boot.
+vm_logs=$( { grep -rlaE 'accelerator: (kvm|tcg)' "$top/_build/tests" --include='*.log' 2>/dev/null
+	ls "$top"/_build/tests/vm/*.log 2>/dev/null; } | sort -u)
+for log in $vm_logs; do
+	[ -f "${log%.log}.trs" ] || continue   # a test's log, not a console log
+	t=${log#"$top/_build/"}
+	t=${t%.log}.test
 	line=$(grep -aoE 'accelerator: (kvm|tcg)( .*)?$' "$log" | tail -n 1)
 	if [ -n "$line" ]; then
 		echo "VM test $t: $line"
@@ -38,7 +43,6 @@ for log in "$top"/_build/tests/vm/*.log; do
 	grep -aq 'died before the scenario started' "$log" &&
 		echo "VM test $t: a boot under KVM died before its scenario started; it was retried under TCG"
 done
-
 pass=0 fail=0 skip=0 failures=
 # tally DIR RC SKIP-FAILS: add DIR/test-suite.log's totals; with
 # SKIP-FAILS=1, skipped tests count as failures unless MEMSAFE_ALLOW_SKIP=1.
