@@ -25,6 +25,14 @@
 #                           died before its scenario started): later calls
 #                           in this boot say tcg (MEMSAFE_VM_ACCEL still wins)
 #
+# A harness that boots a VM prints, before each boot, a line ending in
+#   accelerator: ACCEL (WHY)
+# (run-vm.sh: "run-vm.sh: accelerator: tcg (...)"): scripts/check.sh reads
+# the last such line of each test's log to say what the VM tests used.
+# Use run-vm.sh, or: mapfile -t args < <(memsafe_vm_accel_args), and when a
+# KVM boot dies before its scenario starts, memsafe_vm_accel_demote and
+# boot once more with memsafe_vm_accel_args tcg.
+#
 # Environment:
 #   MEMSAFE_VM_ACCEL    kvm or tcg: use it, no probe, no cache (anything
 #                       else is an error)
