@@ -1,7 +1,8 @@
 #!/bin/bash
 # Run the whole test suite: install what is missing, build, `make check`
-# with the cgroup-v2 VM test required (it may not skip), and end with the
-# line "N passed, N failed" from automake's totals. Run as root.
+# with the cgroup-v2 VM test required (it may not skip), say which qemu
+# accelerator each VM test used (kvm or tcg), and end with the line
+# "N passed, N failed" from automake's totals. Run as root.
 #
 # Then a build in _build-san with --enable-sanitizers (ASan+UBSan) runs
 # every test but the VM test (its kernel boots the same binaries; the host
@@ -22,7 +23,26 @@ start=$(date +%s)
 MEMSAFE_REQUIRE_VM=1 make -j2 check
 rc=$?
 echo "make check took $(( $(date +%s) - start )) s"
-
+# Which accelerator each VM test booted under (tests/vm/accel.sh chooses:
+# KVM only where it works): a VM harness prints "accelerator: kvm|tcg
+# (why)" before each boot, so the last such line of a test's log is the
+# one it ran under. Every test log is looked at, wherever the VM test
+# lives; a tests/vm/ test without such a line did not boot.
+vm_logs=$( { grep -rlaE 'accelerator: (kvm|tcg)' "$top/_build/tests" --include='*.log' 2>/dev/null
+	ls "$top"/_build/tests/vm/*.log 2>/dev/null; } | sort -u)
+for log in $vm_logs; do
+	[ -f "${log%.log}.trs" ] || continue   # a test's log, not a console log
+	t=${log#"$top/_build/"}
+	t=${t%.log}.test
+	line=$(grep -aoE 'accelerator: (kvm|tcg)( .*)?$' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		echo "VM test $t: $line"
+	else
+		echo "VM test $t: no VM booted (no accelerator line in $log)"
+	fi
+	grep -aq 'died before the scenario started' "$log" &&
+		echo "VM test $t: a boot under KVM died before its scenario started; it was retried under TCG"
+done
 pass=0 fail=0 skip=0 failures=
 # tally DIR RC SKIP-FAILS: add DIR/test-suite.log's totals; with
 # SKIP-FAILS=1, skipped tests count as failures unless MEMSAFE_ALLOW_SKIP=1.

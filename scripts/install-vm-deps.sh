@@ -4,13 +4,26 @@
 # Usage (as root, Debian 12):  bash scripts/install-vm-deps.sh
 # Env:  MEMSAFE_VM_CACHE  cache dir (default /var/cache/memsafed-vm)
 # Result: $MEMSAFE_VM_CACHE/vmlinuz (symlink to the unpacked kernel) and
-#         $MEMSAFE_VM_CACHE/config (its kernel config). Idempotent.
+#         $MEMSAFE_VM_CACHE/config (its kernel config). Idempotent. Ends by
+#         saying which accelerator the VM tests will use (tests/vm/accel.sh:
+#         KVM only if the CPU has vmx/svm and a probe boot works, else TCG).
 # The kernel package is only downloaded and unpacked with dpkg-deb -x, never
 # installed, so no postinst hooks (initramfs-tools, bootloader) run.
 set -euo pipefail
 
 CACHE=${MEMSAFE_VM_CACHE:-/var/cache/memsafed-vm}
 export DEBIAN_FRONTEND=noninteractive
+here=$(cd "$(dirname "$0")" && pwd)
+
+# say_accel: which accelerator the VM tests will boot under, and why.
+say_accel() {
+	local a
+	[ -f "$here/../tests/vm/accel.sh" ] || return 0
+	# shellcheck source=../tests/vm/accel.sh
+	. "$here/../tests/vm/accel.sh"
+	a=$(MEMSAFE_VM_CACHE=$CACHE memsafe_vm_accel) || return 0
+	echo "install-vm-deps: the VM tests will use $a: $(MEMSAFE_VM_CACHE=$CACHE memsafe_vm_accel_why)"
+}
 
 need_pkgs=
 for p in qemu-system-x86 busybox-static cpio; do
@@ -27,6 +40,7 @@ fi
 
 if [ -e "$CACHE/vmlinuz" ] && [ -s "$CACHE/vmlinuz" ]; then
 	echo "install-vm-deps: kernel already present: $(readlink -f "$CACHE/vmlinuz")"
+	say_accel
 	exit 0
 fi
 
@@ -69,3 +83,4 @@ kimg=${kimgs[0]} kcfg=${kcfgs[0]}
 ln -sfn "${kimg#"$CACHE"/}" "$CACHE/vmlinuz"
 ln -sfn "${kcfg#"$CACHE"/}" "$CACHE/config"
 echo "install-vm-deps: kernel at $CACHE/vmlinuz -> $kimg"
+say_accel

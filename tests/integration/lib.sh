@@ -35,8 +35,23 @@ ge() {   # ge GOT MIN DESCRIPTION (numbers; decimals allowed)
 		ok 1 "$3"; echo "#   got '$1', want >= $2"
 	fi
 }
-# A test that cannot run here: a counted SKIP with its reason. Under the
-# TAP driver that is a "1..0 # SKIP" plan and exit 0 (77 would be an ERROR).
+# diag TEXT...: each argument (lines of it) as a "#   " comment, for what a
+# failing check saw.
+diag() { printf '%s\n' "$@" | sed 's/^/#   /'; }
+# ok_saw STATUS DESCRIPTION SAW...: ok, and when it failed, what it saw.
+ok_saw() {
+	local st=$1 d=$2
+	shift 2
+	ok "$st" "$d"
+	[ "$st" -eq 0 ] || diag "$@"
+}
+# diag_file LABEL FILE: a file's content as comments.
+diag_file() {
+	echo "#   --- $1 ($2):"
+	if [ -r "$2" ]; then sed 's/^/#   | /' "$2"; else echo "#   (not readable)"; fi
+}
+# mem_available_mb: the host's MemAvailable now, in MB.
+mem_available_mb() { awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo; }
 le() {   # le GOT MAX DESCRIPTION (numbers; decimals allowed)
 	if awk -v g="$1" -v m="$2" 'BEGIN { exit !(g + 0 <= m + 0 && g != "") }'; then
 		ok 0 "$3"
@@ -44,6 +59,8 @@ le() {   # le GOT MAX DESCRIPTION (numbers; decimals allowed)
 		ok 1 "$3"; echo "#   got '$1', want <= $2"
 	fi
 }
+# A test that cannot run here: a counted SKIP with its reason. Under the
+# TAP driver that is a "1..0 # SKIP" plan and exit 0 (77 would be an ERROR).
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 done_testing() { echo "1..$T_N"; [ "$T_FAILED" -eq 0 ]; }
 jq_() { "$JSONQ" "$@"; }

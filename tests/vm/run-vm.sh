@@ -31,11 +31,18 @@
 #   MEMSAFE_VM_FILES    space-separated absolute paths of extra files or
 #                       directories to copy into the VM at the same paths
 #   MEMSAFE_VM_MEM      guest RAM in MiB (default 1024)
+#   MEMSAFE_VM_ACCEL    kvm or tcg; default: chosen by tests/vm/accel.sh
+#                       (KVM only if the CPU has vmx/svm and a probe boot
+#                       under it works; cached for the host's boot)
 #   MEMSAFE_VM_APPEND   extra kernel command-line words; key=value words
 #                       the kernel does not know become environment
 #                       variables of /init and so of the scenario
 #
-# Output: the scenario's own output lines, then a summary line.
+# Output: "run-vm.sh: accelerator: kvm|tcg (why)" before each boot (also
+# the first line of the log), the scenario's own output lines, then a
+# summary line naming the accelerator. A boot under KVM that dies before
+# the scenario starts (no MEMSAFE-VM-BEGIN) is said so, with its last
+# console lines, and tried once more under TCG.
 # Exit status: the scenario's exit status; 77 if qemu, busybox, cpio or the
 # kernel is missing (the message says what installs it); 98 if the VM's
 # setup failed; 99 if no exit marker was seen (boot failure, kernel panic
@@ -91,33 +98,56 @@ scenario_timeout=$((vm_timeout - 60))
 append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 psi=1"
 append="$append memsafe_timeout=$scenario_timeout ${MEMSAFE_VM_APPEND:-}"
 
-# KVM when usable, otherwise TCG (qemu falls back in the order given).
-accel=(-accel tcg)
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-	accel=(-accel kvm -accel tcg)
-fi
+# KVM only where it works (tests/vm/accel.sh: vmx/svm and a probe boot),
+# otherwise TCG; a KVM boot that dies before the scenario starts is tried
+# once more under TCG.
+. "$here/accel.sh"
+accel=$(memsafe_vm_accel) || exit 2
+accel_why=$(memsafe_vm_accel_why)
 
-echo "$prog: booting $(basename "$(readlink -f "$kernel")") (${accel[*]}, ${mem}M, timeout ${vm_timeout}s) for $(basename "$scenario")"
-start=$SECONDS
-# qemu's stdin is /dev/null so it never touches the terminal; console output
-# goes (CRs stripped) to the log, and scenario lines are echoed as they come.
-timeout -k 10 "$vm_timeout" "$qemu" "${accel[@]}" -cpu max -m "$mem" -smp 2 \
-	-nographic -no-reboot -vga none -nic none \
-	-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$append" \
-	</dev/null 2>&1 |
-	tr -d '\r' | tee "$log" | {
-		in_scenario=0
-		while IFS= read -r line; do
-			case $line in
-			*MEMSAFE-VM-BEGIN*) in_scenario=1 ;;
-			*MEMSAFE-VM-EXIT=*) in_scenario=0 ;;
-			*) [ $in_scenario -eq 1 ] && printf '%s\n' "$line" ;;
-			esac
-		done
-		true
-	}
-qemu_rc=${PIPESTATUS[0]}
-elapsed=$((SECONDS - start))
+# boot ACCEL WHY: one boot; the console (CRs stripped) is appended to the
+# log after a line naming the accelerator, and scenario lines are echoed
+# as they come. qemu's stdin is /dev/null so it never touches the
+# terminal. Sets qemu_rc and elapsed.
+boot() {
+	local args
+	mapfile -t args < <(memsafe_vm_accel_args "$1")
+	echo "$prog: accelerator: $1 ($2)"
+	echo "$prog: booting $(basename "$(readlink -f "$kernel")") (${args[*]}, ${mem}M, timeout ${vm_timeout}s) for $(basename "$scenario")"
+	echo "$prog: accelerator: $1 ($2)" >>"$log"
+	start=$SECONDS
+	# (The group's stderr is not the console's: bash's own "Aborted" for
+	# a qemu that died of a signal goes nowhere; qemu's is in the log.)
+	{ timeout -k 10 "$vm_timeout" "$qemu" "${args[@]}" -m "$mem" -smp 2 \
+		-nographic -no-reboot -vga none -nic none \
+		-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$append" \
+		</dev/null 2>&1; } 2>/dev/null |
+		tr -d '\r' | tee -a "$log" | {
+			in_scenario=0
+			while IFS= read -r line; do
+				case $line in
+				*MEMSAFE-VM-BEGIN*) in_scenario=1 ;;
+				*MEMSAFE-VM-EXIT=*) in_scenario=0 ;;
+				*) [ $in_scenario -eq 1 ] && printf '%s\n' "$line" ;;
+				esac
+			done
+			true
+		}
+	qemu_rc=${PIPESTATUS[0]}
+	elapsed=$((SECONDS - start))
+}
+
+: >"$log"
+boot "$accel" "$accel_why"
+if [ "$accel" = kvm ] && ! grep -aq 'MEMSAFE-VM-BEGIN' "$log"; then
+	last=$(grep -av '^[[:space:]]*$' "$log" | tail -n 1 | cut -c1-200)
+	echo "$prog: the boot under KVM died before the scenario started (qemu exit $qemu_rc after ${elapsed}s); its last console lines:"
+	grep -av '^[[:space:]]*$' "$log" | tail -n 8 | cut -c1-200 | sed 's/^/  | /'
+	echo "$prog: retrying once under TCG (later VM tests of this boot use TCG too)"
+	memsafe_vm_accel_demote "qemu exit $qemu_rc: ${last:-no output}"
+	accel=tcg
+	boot tcg "retry: the KVM boot died before the scenario started"
+fi
 
 marker=$(grep -a -o 'MEMSAFE-VM-EXIT=[0-9]*' "$log" | tail -n 1)
 if [ -z "$marker" ]; then
@@ -132,7 +162,7 @@ if [ -z "$marker" ]; then
 	exit 99
 fi
 status=${marker#MEMSAFE-VM-EXIT=}
-echo "$prog: scenario exited with status $status after ${elapsed}s (boot + scenario)"
+echo "$prog: scenario exited with status $status after ${elapsed}s (boot + scenario, under $accel)"
 if [ "$status" -eq 0 ] && [ $log_is_temp -eq 1 ]; then
 	rm -f "$log"
 else
