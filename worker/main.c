@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "emit.h"
 #include "extract.h"
@@ -142,6 +143,8 @@ int main(int argc, char **argv)
 	int c, r = 0;
 
 	emit_start_ms = now_real_ms();
+	/* Before anything can take time: the parent whose death must end us. */
+	so.parent = getppid();
 	g_log_set_writer_func(log_writer, NULL, NULL);
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {

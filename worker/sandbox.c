@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <linux/close_range.h>
 #include <pwd.h>
 #include <sched.h>
@@ -17,6 +18,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -56,6 +58,38 @@ static int drop_user(const char *user, char *err, size_t errsz)
 	    setuid(0) == 0 || setgid(0) == 0) {
 		errno = EPERM;
 		return FAIL(err, errsz, "dropping to %s did not stick", user);
+	}
+	return 0;
+}
+
+/* The worker must not outlive the daemon that started it. The daemon's
+ * spawn sets PR_SET_PDEATHSIG(SIGKILL) before the exec, but the kernel
+ * clears it on every change of uid or gid (commit_creds), so the drop to
+ * the worker user disarmed it: set it again, then make sure the parent
+ * did not die before it was set (it would never fire). As long as the
+ * daemon's pid is visible, getppid() must still be it; a worker that is
+ * PID 1 of its own PID namespace sees 0 before and after its parent dies,
+ * and for it the sign is the frame pipe: the daemon holds its only read
+ * end, which its death closes (EPOLLERR on our write end). The kernel
+ * closes a dying process's files before it signals its children, so one
+ * of the two always catches it. */
+static int watch_parent(pid_t parent, char *err, size_t errsz)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
+	struct stat st;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return FAIL(err, errsz, "PR_SET_PDEATHSIG: %s", strerror(errno));
+	if (getppid() != parent) {
+		errno = ESRCH;
+		return FAIL(err, errsz, "the process that started the worker (pid %ld) "
+			    "has exited", (long)parent);
+	}
+	if (fstat(STDOUT_FILENO, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	    poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+		errno = EPIPE;
+		return FAIL(err, errsz, "nothing reads the worker's frames any more "
+			    "(the daemon that started it has exited)");
 	}
 	return 0;
 }
@@ -210,6 +244,8 @@ int sandbox_enter(const struct sandbox_opts *o, char *err, size_t errsz)
 		if ((r = drop_user(o->user, err, errsz)) < 0)
 			return r;
 	}
+	if ((r = watch_parent(o->parent, err, errsz)) < 0)
+		return r;
 
 	/* 3. Limits. */
 	if (set_limit(RLIMIT_CORE, 0) < 0 ||

@@ -2,7 +2,9 @@
  * in a fixed order where each step is checked and any failure aborts:
  *
  *   1. unshare network and IPC (and mount) namespaces
- *   2. drop to the worker user: groups, gid, uid; verify uid 0 is gone
+ *   2. drop to the worker user: groups, gid, uid; verify uid 0 is gone;
+ *      set PR_SET_PDEATHSIG again (the uid change cleared it) and check
+ *      the parent is still there
  *   3. rlimits: no core dumps, few fds, bounded file size (SIGXFSZ
  *      ignored, so a write past the limit fails with EFBIG)
  *   4. close every fd but 0-3 (document, frames, stderr, scratch)
@@ -15,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Built with AddressSanitizer (./configure --enable-sanitizers)? */
 #if defined(__SANITIZE_ADDRESS__)
@@ -29,6 +32,7 @@ struct sandbox_opts {
 	const char *user;         /* drop to this user (required when root) */
 	uint64_t max_file_size;   /* RLIMIT_FSIZE for the scratch file */
 	unsigned max_fds;         /* RLIMIT_NOFILE */
+	pid_t parent;             /* getppid() at start: the daemon, or 0 */
 };
 
 /* 0, or a negative errno with the failing step explained in err. */
