@@ -48,9 +48,15 @@ static void usage(FILE *f)
 		"  --max-file-size N   RLIMIT_FSIZE for the scratch file (default 100M)\n"
 		"common options:\n"
 		"  --user NAME         drop to this user (required when started as root)\n"
+		"  --report-sandbox    first send a \"sandbox\" frame saying what the\n"
+		"                      sandbox applied\n"
 		"  --test-violate CALL for the test suite: once sandboxed, attempt a\n"
 		"                      forbidden call (socket, open-write, execve,\n"
 		"                      ptrace), which must kill the worker with SIGSYS\n"
+		"  --test-read PATH    for the test suite: once sandboxed, try to read\n"
+		"                      PATH; exit 0 if the sandbox refused, 70 if not\n"
+		"  --test-no-landlock  for the test suite: confine the filesystem with\n"
+		"                      the empty root, as without Landlock\n"
 		"  -h, --help          show this help\n"
 		"\n"
 		"Exit status: 0 done, 64 usage, 65 bad document, 70 internal error,\n"
@@ -110,7 +116,8 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 int main(int argc, char **argv)
 {
 	enum { O_BATCH = 256, O_BYTES, O_WAIT, O_CHUNK, O_OVERLAP, O_BUF, O_SCRATCH,
-	       O_FPAGE, O_FBATCH, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD, O_VIOLATE };
+	       O_FPAGE, O_FBATCH, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD, O_VIOLATE,
+	       O_REPORT, O_TREAD, O_NOLL };
 	static const struct option longopts[] = {
 		{ "batch-size", required_argument, NULL, O_BATCH },
 		{ "max-bytes", required_argument, NULL, O_BYTES },
@@ -127,6 +134,9 @@ int main(int argc, char **argv)
 		{ "step-mb", required_argument, NULL, O_STEP },
 		{ "hold-ms", required_argument, NULL, O_HOLD },
 		{ "test-violate", required_argument, NULL, O_VIOLATE },
+		{ "report-sandbox", no_argument, NULL, O_REPORT },
+		{ "test-read", required_argument, NULL, O_TREAD },
+		{ "test-no-landlock", no_argument, NULL, O_NOLL },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -138,7 +148,9 @@ int main(int argc, char **argv)
 	struct sandbox_opts so = { .max_file_size = 100 << 20, .max_fds = 16 };
 	uint64_t v, target = 0, step = 16, hold = 0;
 	enum sandbox_violation violate = SANDBOX_VIOLATE_NONE;
-	const char *mode;
+	struct sandbox_report rep;
+	const char *mode, *test_read = NULL;
+	bool report = false;
 	char err[512];
 	int c, r = 0;
 
@@ -188,6 +200,9 @@ int main(int argc, char **argv)
 			else
 				violate = (enum sandbox_violation)r;
 			break;
+		case O_REPORT: report = true; break;
+		case O_TREAD: test_read = optarg; break;
+		case O_NOLL: so.no_landlock = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return WORKER_EXIT_USAGE;
 		}
@@ -206,11 +221,19 @@ int main(int argc, char **argv)
 	/* Everything that needs the filesystem happens before the sandbox. */
 	if (!strcmp(mode, "extract") && extract_preinit() < 0)
 		return emit_fatal("setup", "poppler could not be initialised");
-	if (sandbox_enter(&so, err, sizeof err) < 0)
+	if (sandbox_enter(&so, &rep, err, sizeof err) < 0)
 		return emit_fatal("setup", "sandbox setup failed, not running: %s", err);
-	/* Test hook: only a command-line option reaches it, never a document. */
+	if (report && emit_sandbox(&rep) < 0)
+		return WORKER_EXIT_IO;
+	/* Test hooks: only a command-line option reaches them, never a document. */
 	if (violate != SANDBOX_VIOLATE_NONE && sandbox_violate(violate, err, sizeof err) < 0)
 		return emit_fatal("internal", "%s", err);
+	if (test_read) {
+		if (sandbox_test_read(test_read, err, sizeof err) < 0)
+			return emit_fatal("internal", "%s", err);
+		fprintf(stderr, "memsafe-worker: %s\n", err);
+		return 0;
+	}
 
 	if (!strcmp(mode, "pressure"))
 		return pressure_run(target, step, hold);
