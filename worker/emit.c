@@ -350,7 +350,13 @@ int emit_fatal(const char *reason, const char *fmt, ...)
 	finish(&b);
 	/* stderr reaches the daemon's journal too, for setup failures that
 	 * happen before the daemon reads frames. */
-	fprintf(stderr, "memsafe-worker: %s\n", msg);
+	{
+		/* Escaped: the message may quote the document. */
+		char safe[4 * sizeof msg];
+
+		str_escape(safe, sizeof safe, msg);
+		fprintf(stderr, "memsafe-worker: %s\n", safe);
+	}
 	if (strcmp(reason, "bad_document") == 0)
 		return WORKER_EXIT_BAD_DOCUMENT;
 	if (strcmp(reason, "setup") == 0)

@@ -87,7 +87,7 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 {
 	static unsigned printed;
 	const char *domain = NULL, *msg = NULL;
-	char line[1024];
+	char line[1024], safe[1024];
 	int n;
 
 	/* Info and debug messages (poppler-glib turns every PDF syntax
@@ -102,9 +102,12 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 	}
 	if (++printed > 100)
 		return G_LOG_WRITER_HANDLED;
+	/* poppler's warnings quote the document: escape what a terminal or
+	 * the log would act on (a newline would forge a line of its own). */
+	str_escape(safe, sizeof safe, printed == 100 ? "(further messages suppressed)" :
+		   msg ? msg : "(no message)");
 	n = snprintf(line, sizeof line, "memsafe-worker: %s%s%s\n", domain ? domain : "",
-		     domain ? ": " : "", printed == 100 ? "(further messages suppressed)" :
-		     msg ? msg : "(no message)");
+		     domain ? ": " : "", safe);
 	if (n >= (int)sizeof line) {
 		n = (int)sizeof line;
 		line[n - 1] = '\n';
