@@ -219,3 +219,105 @@ int parse_iso8601(const char *s, uint64_t *ret)
 	*ret = (uint64_t)t * 1000 + ms;
 	return 0;
 }
+
+/* Length of the valid UTF-8 sequence at s (1 to 4) with its code point
+ * in *cp, or 0 when s does not start one (stray continuation byte,
+ * overlong form, surrogate, past U+10FFFF, cut short). */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+	size_t n;
+	uint32_t c, min;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2, c = s[0] & 0x1f, min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3, c = s[0] & 0x0f, min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4, c = s[0] & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)   /* also stops at the NUL */
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* Code points a terminal acts on or that break or reorder a line: C1
+ * controls (U+009B is CSI on terminals that honour 8-bit controls), the
+ * line and paragraph separators, and the bidirectional overrides and
+ * isolates that make text display in another order than it reads. */
+static bool escape_cp(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+size_t str_escape(char *buf, size_t size, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+	size_t len = 0;
+
+	while (*s) {
+		char tmp[16];
+		const char *out = tmp;
+		size_t n, w;
+		uint32_t cp;
+
+		n = utf8_decode(s, &cp);
+		if (n == 0) {
+			snprintf(tmp, sizeof tmp, "\\x%02x", s[0]);
+			n = 1;
+		} else if (cp == '\\') {
+			out = "\\\\";
+		} else if (cp == '\n') {
+			out = "\\n";
+		} else if (cp == '\r') {
+			out = "\\r";
+		} else if (cp == '\t') {
+			out = "\\t";
+		} else if (cp < 0x20 || cp == 0x7f) {
+			snprintf(tmp, sizeof tmp, "\\x%02x", (unsigned)cp);
+		} else if (escape_cp(cp)) {
+			snprintf(tmp, sizeof tmp, "\\u%04x", (unsigned)cp);
+		} else {
+			memcpy(tmp, s, n);
+			tmp[n] = '\0';
+		}
+		w = strlen(out);
+		/* Whole escapes and characters only: room for it and the NUL. */
+		if (buf && size > 0 && len + w < size)
+			memcpy(buf + len, out, w);
+		else if (buf && size > 0 && len < size)
+			size = len + 1;   /* stop writing here */
+		len += w;
+		s += n;
+	}
+	if (buf && size > 0)
+		buf[MIN(len, size - 1)] = '\0';
+	return len;
+}
+
+bool str_needs_escape(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)(str ? str : "");
+
+	while (*s) {
+		uint32_t cp;
+		size_t n = utf8_decode(s, &cp);
+
+		if (n == 0 || cp < 0x20 || cp == 0x7f || cp == '\\' || escape_cp(cp))
+			return true;
+		s += n;
+	}
+	return false;
+}

@@ -4,6 +4,7 @@
 #define MEMSAFE_UTIL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,6 +64,18 @@ int mkdir_p(const char *path, mode_t mode);
 
 /* Parse a decimal unsigned integer that must fill the whole string. */
 int parse_u64(const char *s, uint64_t *ret);
+
+/* Text from users (job and document names, messages that quote them)
+ * made safe for a terminal and for a line-oriented log: control
+ * characters become \n, \r, \t or \xHH, a backslash \\, C1 controls,
+ * line separators and bidirectional overrides \uHHHH, and bytes that are
+ * not UTF-8 \xHH; everything else, valid UTF-8 included, is kept. Writes
+ * the result into buf (NUL-terminated when size > 0, cut only between
+ * whole characters or escapes) and returns the length of the whole result,
+ * as snprintf does: str_escape(NULL, 0, s) + 1 is the size it needs. */
+size_t str_escape(char *buf, size_t size, const char *s);
+/* Whether str_escape would change s. */
+bool str_needs_escape(const char *s);
 
 /* Milliseconds on CLOCK_MONOTONIC and CLOCK_REALTIME. */
 uint64_t now_mono_ms(void);

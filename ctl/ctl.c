@@ -18,6 +18,7 @@
 #include "json.h"
 #include "protocol.h"
 #include "size.h"
+#include "util.h"
 
 const char *const ctl_artifacts[CTL_N_ARTIFACTS] = {
 	"summary.json", "memory_log.csv", "ingest_manifest.json",
@@ -28,13 +29,23 @@ const char *ctl_socket;
 bool ctl_json;
 uint64_t ctl_reply_timeout_ms = 30000;
 
+/* A formatted message, escaped for the terminal (str_escape): messages
+ * quote file names, job names and daemon replies. */
+_printf_(2, 0) static void put_escaped(FILE *f, const char *fmt, va_list ap)
+{
+	char raw[4096];
+
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	fputs(ctl_text(raw), f);
+}
+
 _Noreturn void ctl_die_usage(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
 	fprintf(stderr, "memsafectl%s%s: ", cmd ? " " : "", cmd ? cmd : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_escaped(stderr, fmt, ap);
 	va_end(ap);
 	if (cmd)
 		fprintf(stderr, "\nTry 'memsafectl %s --help'.\n", cmd);
@@ -56,9 +67,39 @@ void ctl_errorf(const char *fmt, ...)
 
 	fputs("memsafectl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_escaped(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+const char *ctl_text(const char *s)
+{
+	/* A few at a time, for one printf with several. */
+	static char *ring[8];
+	static size_t cap[8];
+	static unsigned next;
+	unsigned i;
+	size_t n;
+
+	if (!s || !str_needs_escape(s))
+		return s;
+	i = next++ % ARRAY_SIZE(ring);
+	n = str_escape(NULL, 0, s) + 1;
+	if (n > cap[i]) {
+		char *p = realloc(ring[i], n);
+
+		if (!p)
+			return "(unprintable: out of memory)";
+		ring[i] = p;
+		cap[i] = n;
+	}
+	str_escape(ring[i], n, s);
+	return ring[i];
+}
+
+const char *ctl_jtext(yajl_val obj, const char *key)
+{
+	return ctl_text(ctl_jstr(obj, key));
 }
 
 int ctl_request(const char *req, int fd, yajl_val *ret, char *err, size_t errsz)

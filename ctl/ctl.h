@@ -62,6 +62,13 @@ const char *ctl_error_code(yajl_val v);
 /* Typed reads that never fail: "-", 0, 0.0 when absent. */
 const char *ctl_jstr(yajl_val obj, const char *key);
 bool ctl_jhas_str(yajl_val obj, const char *key);
+/* For people: s (or the string at key) with what a terminal would act on
+ * escaped (str_escape in common/util.h); s itself when nothing needs it,
+ * else a buffer valid until eight more calls. Every name, message or path
+ * that came from the daemon, a document or a file system is printed
+ * through these (ctl_errorf and ctl_die_usage escape their whole text). */
+const char *ctl_text(const char *s);
+const char *ctl_jtext(yajl_val obj, const char *key);
 uint64_t ctl_juint(yajl_val obj, const char *key);
 double ctl_jdouble(yajl_val obj, const char *key);
 /* A value by dotted path ("batches.flushed"); NULL when absent. */

@@ -439,12 +439,12 @@ static void check_socket(struct ctx *x, yajl_val ping, int err_no, const char *e
 
 	if (ping && ctl_reply_ok(ping)) {
 		add(x, "socket", "socket", DOCTOR_OK, "memsafed %s (pid %" PRIu64 ") answers on "
-		    "%s: %" PRIu64 " running, %" PRIu64 " queued", ctl_jstr(ping, "version"),
+		    "%s: %" PRIu64 " running, %" PRIu64 " queued", ctl_jtext(ping, "version"),
 		    ctl_juint(ping, "pid"), ctl_socket, ctl_juint(ping, "running"),
 		    ctl_juint(ping, "queued"));
 	} else if (ping) {
 		c = add(x, "socket", "socket", DOCTOR_FAIL, "memsafed on %s refused a ping: %s",
-			ctl_socket, ctl_jstr(json_get(ping, "error"), "message"));
+			ctl_socket, ctl_jtext(json_get(ping, "error"), "message"));
 		fix(c, "check the daemon's log: journalctl -u memsafed");
 	} else if (err_no == -ENOENT || err_no == -ECONNREFUSED) {
 		c = add(x, "socket", "socket", DOCTOR_WARN, "%s", err);

@@ -31,7 +31,7 @@ static void print_first_line(yajl_val job)
 	       "(%" PRIu64 " flushed), peak %.1f MB of %.0f MB\n",
 	       ctl_juint(job, "id"), ctl_jstr(job, "state"), end ? " (" : "",
 	       end ? ctl_jstr(job, "end_reason") : "", end ? ")" : "",
-	       ctl_jstr(job, "name"), ctl_juint(job, "pages"), ctl_juint(job, "batches"),
+	       ctl_jtext(job, "name"), ctl_juint(job, "pages"), ctl_juint(job, "batches"),
 	       ctl_juint(job, "batches_flushed"), ctl_jdouble(job, "peak_cgroup_mb"),
 	       mib(ctl_juint(job, "memory_max")));
 }
@@ -40,7 +40,7 @@ void jobs_print_line(yajl_val job)
 {
 	print_first_line(job);
 	if (ctl_jhas_str(job, "message"))
-		printf("  %s\n", ctl_jstr(job, "message"));
+		printf("  %s\n", ctl_jtext(job, "message"));
 }
 
 const char *jobs_why(yajl_val job)
@@ -87,16 +87,16 @@ static void print_job_details(yajl_val job)
 		printf("  pressure:  no per-job PSI on this host; ");
 	printf("%" PRIu64 " memory events%s%s%s; %" PRIu64 " OOM kills\n",
 	       ctl_juint(job, "events"), ctl_jhas_str(job, "last_event") ? " (last: " : "",
-	       ctl_jhas_str(job, "last_event") ? ctl_jstr(job, "last_event") : "",
+	       ctl_jhas_str(job, "last_event") ? ctl_jtext(job, "last_event") : "",
 	       ctl_jhas_str(job, "last_event") ? ")" : "", ctl_juint(job, "oom_kills"));
 	if (json_get(job, "culprit_page") && YAJL_IS_NUMBER(json_get(job, "culprit_page")))
 		printf("  culprit:   page %" PRIu64 " (OOM-killed twice, skipped)\n",
 		       ctl_juint(job, "culprit_page"));
 	if (why)
-		printf("  why:       %s\n", why);
+		printf("  why:       %s\n", ctl_text(why));
 	else if (ctl_jhas_str(job, "message"))
-		printf("  message:   %s\n", ctl_jstr(job, "message"));
-	printf("  artifacts: %s\n", ctl_jstr(job, "dir"));
+		printf("  message:   %s\n", ctl_jtext(job, "message"));
+	printf("  artifacts: %s\n", ctl_jtext(job, "dir"));
 }
 
 int jobs_status_main(int argc, char **argv)
@@ -121,7 +121,7 @@ int jobs_status_main(int argc, char **argv)
 		ctl_print_json(v);
 	else if (i >= argc)
 		printf("memsafed %s (pid %" PRIu64 "): %" PRIu64 " running, %" PRIu64 " queued\n",
-		       ctl_jstr(v, "version"), ctl_juint(v, "pid"), ctl_juint(v, "running"),
+		       ctl_jtext(v, "version"), ctl_juint(v, "pid"), ctl_juint(v, "running"),
 		       ctl_juint(v, "queued"));
 	else
 		print_job_details(json_get(v, "job"));
@@ -176,8 +176,8 @@ int jobs_list_main(int argc, char **argv)
 			printf("%6" PRIu64 "  %-11s %-17s %6" PRIu64 " %8" PRIu64 " %9.1f  %-24.24s %s\n",
 			       ctl_juint(j, "id"), ctl_jstr(j, "state"), ctl_jstr(j, "end_reason"),
 			       ctl_juint(j, "pages"), ctl_juint(j, "batches"),
-			       ctl_jdouble(j, "peak_cgroup_mb"), ctl_jstr(j, "name"),
-			       why ? why : "-");
+			       ctl_jdouble(j, "peak_cgroup_mb"), ctl_jtext(j, "name"),
+			       why ? ctl_text(why) : "-");
 		}
 	}
 	yajl_tree_free(v);
@@ -264,7 +264,7 @@ static void progress_line(yajl_val job)
 	if (ctl_job_ended(job) && !strcmp(ctl_jstr(job, "state"), "done") && !pressure)
 		frac = 1;
 	term_bar(bar, sizeof bar, frac, -1, 20);
-	snprintf(name, sizeof name, "%.20s", ctl_jstr(job, "name"));
+	snprintf(name, sizeof name, "%.20s", ctl_jtext(job, "name"));
 	if (pressure)
 		snprintf(prog, sizeof prog, "%s", "pressure");
 	else if (pages)
@@ -284,7 +284,7 @@ static void progress_line(yajl_val job)
 void jobs_print_end(yajl_val job)
 {
 	jobs_print_line(job);
-	printf("  artifacts: %s\n", ctl_jstr(job, "dir"));
+	printf("  artifacts: %s\n", ctl_jtext(job, "dir"));
 	fflush(stdout);
 }
 

@@ -161,9 +161,10 @@ int logs_main(int argc, char **argv)
 		return CTL_EXIT_OK;
 	}
 	if (reply)
-		printf("job %" PRIu64 " (%s): %s\n", id, ctl_jstr(json_get(reply, "job"), "state"), dir);
+		printf("job %" PRIu64 " (%s): %s\n", id, ctl_jtext(json_get(reply, "job"), "state"),
+		       ctl_text(dir));
 	else
-		printf("job %" PRIu64 ": %s\n", id, dir);
+		printf("job %" PRIu64 ": %s\n", id, ctl_text(dir));
 	for (size_t i = 0; i < CTL_N_ARTIFACTS; i++) {
 		char path[PATH_MAX];
 		struct stat st;

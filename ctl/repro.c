@@ -86,7 +86,7 @@ static void interpret(yajl_val sum, const char *dir, struct interpretation *in)
 	} else {
 		SAY("The job ended %s (%s)%s%s", status, end,
 		    ctl_jhas_str(sum, "message") ? ": " : ".",
-		    ctl_jhas_str(sum, "message") ? ctl_jstr(sum, "message") : "");
+		    ctl_jhas_str(sum, "message") ? ctl_jtext(sum, "message") : "");
 	}
 	if (in->failed)
 		SAY(" %" PRIu64 " batch%s failed to flush (ingest_manifest.json says why).", in->failed,

@@ -210,7 +210,7 @@ int submit_main(int argc, char **argv)
 		} else {
 			ids[nids++] = ctl_juint(v, "id");
 			if (!ctl_json) {
-				printf("job %" PRIu64 " queued: %s\n", ctl_juint(v, "id"), path);
+				printf("job %" PRIu64 " queued: %s\n", ctl_juint(v, "id"), ctl_text(path));
 				fflush(stdout);
 			} else if (!wait) {
 				if (g) {

@@ -78,7 +78,7 @@ static void new_events(struct watch *w, yajl_val job, double elapsed)
 			double rel = parse_iso8601(ctl_jstr(e, "at"), &at) == 0 && w->start_ms ?
 				     ((double)at - (double)w->start_ms) / 1000.0 : 0;
 			event_line(w, "event +%.2fs %s (count %" PRIu64 ") on page %" PRIu64
-				   ", batch %" PRIu64, rel, ctl_jstr(e, "event"),
+				   ", batch %" PRIu64, rel, ctl_jtext(e, "event"),
 				   ctl_juint(e, "count"), ctl_juint(e, "page"), ctl_juint(e, "batch_id"));
 			w->summary_events = i + 1;
 		}
@@ -86,7 +86,7 @@ static void new_events(struct watch *w, yajl_val job, double elapsed)
 	if (w->summary_events < n) {
 		/* Not in summary.json yet: say what status knows. */
 		event_line(w, "event +%.2fs %s on page %" PRIu64 " (%" PRIu64 " memory events so far)",
-			   elapsed, ctl_jstr(job, "last_event"), ctl_juint(job, "page"), n);
+			   elapsed, ctl_jtext(job, "last_event"), ctl_juint(job, "page"), n);
 		w->summary_events = n;
 	}
 	w->events_seen = n;
@@ -113,7 +113,7 @@ static void draw_block(struct watch *w, yajl_val job, double elapsed)
 	term_block_begin();
 	new_events(w, job, elapsed);
 	term_block_line("job %" PRIu64 " %s: %s%s%s, %s, %" PRIu64 " batches (%" PRIu64
-			" flushed, %" PRIu64 " failed), %.1fs", w->id, ctl_jstr(job, "name"),
+			" flushed, %" PRIu64 " failed), %.1fs", w->id, ctl_jtext(job, "name"),
 			ctl_jstr(job, "state"), ctl_jhas_str(job, "end_reason") ? " " : "",
 			ctl_jhas_str(job, "end_reason") ? ctl_jstr(job, "end_reason") : "", prog,
 			ctl_juint(job, "batches"), ctl_juint(job, "batches_flushed"),
@@ -133,14 +133,14 @@ static void draw_block(struct watch *w, yajl_val job, double elapsed)
 		term_block_line("PSI     job memory some avg10 %.2f%%; %" PRIu64 " memory events%s%s%s;"
 				" %" PRIu64 " OOM kills", psi, ctl_juint(job, "events"),
 				ctl_jhas_str(job, "last_event") ? " (last " : "",
-				ctl_jhas_str(job, "last_event") ? ctl_jstr(job, "last_event") : "",
+				ctl_jhas_str(job, "last_event") ? ctl_jtext(job, "last_event") : "",
 				ctl_jhas_str(job, "last_event") ? ")" : "", ctl_juint(job, "oom_kills"));
 	else
 		term_block_line("PSI     none per job on this host (cgroup v1); %" PRIu64
 				" memory events; %" PRIu64 " OOM kills", ctl_juint(job, "events"),
 				ctl_juint(job, "oom_kills"));
 	if (why)
-		term_block_line("why     %s", why);
+		term_block_line("why     %s", ctl_text(why));
 	term_block_end();
 }
 

@@ -17,6 +17,8 @@
 
 /* Longer messages are cut; nothing we log comes near. */
 #define LOG_MSG_MAX 2048
+/* A message once escaped: at most four bytes (\xHH) for each. */
+#define LOG_LINE_MAX (4 * LOG_MSG_MAX)
 
 static bool use_journal;
 static int max_level = LOG_INFO;
@@ -65,7 +67,7 @@ struct entry {
 
 static int journal_send(const struct entry *e, const char *msg)
 {
-	char prio[16], job[48], msgid[48], event[80], message[LOG_MSG_MAX + 16];
+	char prio[16], job[48], msgid[48], event[80], message[LOG_LINE_MAX + 16];
 	struct iovec iov[8];
 	int n = 0;
 
@@ -94,13 +96,18 @@ static int journal_send(const struct entry *e, const char *msg)
 	return sd_journal_sendv(iov, n);
 }
 
+/* Every message is escaped (str_escape) before it goes out: job and
+ * document names, kernel log lines and paths are text a user chose, and a
+ * newline in one would forge a log line of its own, an escape sequence
+ * would reach the terminal of whoever reads the log. */
 _printf_(2, 0) static void log_emit(const struct entry *e, const char *fmt, va_list ap)
 {
-	char msg[LOG_MSG_MAX];
+	char raw[LOG_MSG_MAX], msg[LOG_LINE_MAX];
 
 	if (e->prio > max_level)
 		return;
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	str_escape(msg, sizeof msg, raw);
 	/* If journald has gone away, the line still reaches stderr. */
 	if (use_journal && journal_send(e, msg) >= 0)
 		return;
@@ -158,11 +165,12 @@ static void log_entry(const struct entry *e, const char *fmt, ...)
 
 void log_memory(uint64_t id, const char *operation, double rss_mb)
 {
-	char rss[64], op[96];
+	char rss[64], op[96], safe[64];
 	struct entry e = { .prio = LOG_INFO, .job = id, .event = EVENT_MEMORY,
 			   .extra = { rss, op } };
 
 	snprintf(rss, sizeof rss, "MEMSAFE_RSS_MB=%.2f", rss_mb);
-	snprintf(op, sizeof op, "MEMSAFE_OPERATION=%s", operation);
+	str_escape(safe, sizeof safe, operation);
+	snprintf(op, sizeof op, "MEMSAFE_OPERATION=%s", safe);
 	log_entry(&e, "[MEMORY] %s: %.2f MB RSS", operation, rss_mb);
 }

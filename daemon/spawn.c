@@ -20,8 +20,41 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
+/* Write a short string to a /proc file, as one write. Async-signal-safe. */
+static int write_proc(const char *path, const char *s, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+/* "ID ID 1\n" for a uid or gid map, without snprintf (not
+ * async-signal-safe). Returns the length. */
+static size_t id_map(char *buf, unsigned id)
+{
+	char digits[12];
+	size_t n = 0, len = 0;
+
+	do
+		digits[n++] = (char)('0' + id % 10);
+	while ((id /= 10) != 0);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = n; i > 0; i--)
+			buf[len++] = digits[i - 1];
+		buf[len++] = ' ';
+	}
+	buf[len++] = '1';
+	buf[len++] = '\n';
+	return len;
+}
+
 /* In the child: only async-signal-safe calls; report errno on errfd. */
-static _Noreturn void child(const struct spawn_args *a, int errfd)
+static _Noreturn void child(const struct spawn_args *a, int errfd, uid_t uid, gid_t gid)
 {
 	int n = 0, err;
 	sigset_t all;
@@ -32,6 +65,18 @@ static _Noreturn void child(const struct spawn_args *a, int errfd)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		goto fail;
+	/* An unprivileged daemon's child is in a user namespace of its own
+	 * (which is what lets it have a PID namespace): map the daemon's
+	 * ids onto themselves, so it runs as the daemon's user there too
+	 * and gets no capability past its exec. */
+	if (uid != 0) {
+		char map[32];
+
+		if (write_proc("/proc/self/setgroups", "deny", 4) < 0 ||
+		    write_proc("/proc/self/uid_map", map, id_map(map, (unsigned)uid)) < 0 ||
+		    write_proc("/proc/self/gid_map", map, id_map(map, (unsigned)gid)) < 0)
+			goto fail;
+	}
 
 	for (int i = 0; i < 2; i++)
 		if (a->procs_fds[i] >= 0 && write(a->procs_fds[i], "0", 1) != 1)
@@ -62,10 +107,19 @@ fail:
 	_exit(127);
 }
 
+/* Every child starts as PID 1 of a PID namespace of its own: it cannot
+ * see or signal any other process by pid, and whatever it forks dies
+ * with it. Only root may create one outright; anyone else creates a user
+ * namespace along with it. */
+static uint64_t ns_flags(void)
+{
+	return CLONE_NEWPID | (geteuid() != 0 ? CLONE_NEWUSER : 0);
+}
+
 static pid_t do_clone3(int cgroup_dirfd, int *pidfd)
 {
 	struct clone_args ca = {
-		.flags = CLONE_PIDFD | (cgroup_dirfd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.flags = CLONE_PIDFD | ns_flags() | (cgroup_dirfd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)pidfd,
 		.exit_signal = SIGCHLD,
 		.cgroup = (uint64_t)(cgroup_dirfd >= 0 ? cgroup_dirfd : 0),
@@ -77,6 +131,8 @@ static pid_t do_clone3(int cgroup_dirfd, int *pidfd)
 int spawn_process(const struct spawn_args *a, pid_t *ret_pid, int *ret_pidfd)
 {
 	int errpipe[2], pidfd = -1, err = 0;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
 	pid_t pid;
 	ssize_t n;
 
@@ -85,9 +141,12 @@ int spawn_process(const struct spawn_args *a, pid_t *ret_pid, int *ret_pidfd)
 	pid = do_clone3(a->cgroup_dirfd, &pidfd);
 	if (pid < 0 && (errno == ENOSYS || errno == EINVAL || errno == E2BIG ||
 			errno == EPERM)) {
-		/* No clone3 (or no CLONE_INTO_CGROUP): fork and let the child
-		 * join cgroup.procs itself. Only valid with procs_fds. */
-		pid = fork();
+		/* No clone3 (or no CLONE_INTO_CGROUP): fork, into the same
+		 * namespaces, and let the child join cgroup.procs itself.
+		 * Only valid with procs_fds. A kernel that refuses the
+		 * namespaces fails the spawn: no child runs without them. */
+		pid = (pid_t)syscall(SYS_clone, (unsigned long)(ns_flags() | SIGCHLD),
+				     NULL, NULL, NULL, NULL);
 	}
 	if (pid < 0) {
 		err = -errno;
@@ -97,7 +156,7 @@ int spawn_process(const struct spawn_args *a, pid_t *ret_pid, int *ret_pidfd)
 	}
 	if (pid == 0) {
 		close(errpipe[0]);
-		child(a, errpipe[1]);
+		child(a, errpipe[1], uid, gid);
 	}
 	close(errpipe[1]);
 	n = read(errpipe[0], &err, sizeof err);

@@ -2,7 +2,12 @@
  * CLONE_PIDFD) where the kernel has it (5.7+, unified mode), else fork and
  * join cgroup.procs before exec. The child gets exactly the fds in
  * `fds` (child fd i = fds[i]) and nothing else, an empty signal mask,
- * default dispositions and PR_SET_PDEATHSIG(SIGKILL). */
+ * default dispositions and PR_SET_PDEATHSIG(SIGKILL), and is PID 1 of a
+ * new PID namespace (an unprivileged daemon's child also of a new user
+ * namespace, its uid and gid mapped onto themselves). Being PID 1, it
+ * gets no signal it has no handler for from itself (SIGPIPE, or abort()'s
+ * SIGABRT: glibc's abort then ends it with SIGSEGV); SIGKILL from outside
+ * always works. */
 #ifndef MEMSAFE_SPAWN_H
 #define MEMSAFE_SPAWN_H
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "spool.h"
 #include "util.h"
@@ -96,12 +97,60 @@ static void spool_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Kernel pseudo-filesystems: what a read returns there is computed for the
+ * reader at read time (/proc/PID/stat shows a process's code, stack and
+ * heap addresses to a reader allowed to ptrace it; %pK pointers in
+ * /proc/net/netlink are shown to CAP_SYSLOG under kptr_restrict=1; many
+ * debugfs and sysfs files check capabilities in read()). memsafed reads
+ * the passed fd as root, so such a file would tell a user what only root
+ * may see. f_type values from linux/magic.h and the kernel sources. */
+static const struct {
+	unsigned long magic;
+	const char *name;
+} pseudo_fs[] = {
+	{ 0x9fa0, "proc" },            /* PROC_SUPER_MAGIC */
+	{ 0x62656572, "sysfs" },       /* SYSFS_MAGIC */
+	{ 0x64626720, "debugfs" },     /* DEBUGFS_MAGIC */
+	{ 0x74726163, "tracefs" },     /* TRACEFS_MAGIC */
+	{ 0x73636673, "securityfs" },  /* SECURITYFS_MAGIC */
+	{ 0x27e0eb, "cgroup" },        /* CGROUP_SUPER_MAGIC */
+	{ 0x63677270, "cgroup2" },     /* CGROUP2_SUPER_MAGIC */
+	{ 0xcafe4a11, "bpf" },         /* BPF_FS_MAGIC */
+	{ 0x62656570, "configfs" },    /* CONFIGFS_MAGIC */
+	{ 0x6165676c, "pstore" },      /* PSTOREFS_MAGIC */
+	{ 0xde5e81e4, "efivarfs" },    /* EFIVARFS_MAGIC */
+	{ 0xf97cff8c, "selinuxfs" },   /* SELINUX_MAGIC */
+	{ 0x43415d53, "smackfs" },     /* SMACK_MAGIC */
+	{ 0x65735543, "fusectl" },     /* FUSECTL_SUPER_MAGIC */
+	{ 0x42494e4d, "binfmt_misc" }, /* BINFMTFS_MAGIC */
+	{ 0x7655821, "resctrl" },      /* RDTGROUP_SUPER_MAGIC */
+	{ 0x19800202, "mqueue" },      /* MQUEUE_MAGIC */
+	{ 0x6e736673, "nsfs" },        /* NSFS_MAGIC */
+	{ 0x50494446, "pidfs" },       /* PIDFS_MAGIC (6.9+) */
+	{ 0x09041934, "anon_inodefs" },/* ANON_INODE_FS_MAGIC */
+	{ 0x9fa2, "usbdevfs" },        /* USBDEVICE_SUPER_MAGIC */
+	{ 0xabba1974, "xenfs" },       /* XENFS_SUPER_MAGIC */
+	{ 0x9fa1, "openpromfs" },      /* OPENPROM_SUPER_MAGIC */
+	{ 0x6c6f6f70, "binderfs" },    /* BINDERFS_SUPER_MAGIC */
+	{ 0x5345434d, "secretmem" },   /* SECRETMEM_MAGIC */
+};
+
+const char *spool_pseudo_fs_name(unsigned long f_type)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(pseudo_fs); i++)
+		if (pseudo_fs[i].magic == f_type)
+			return pseudo_fs[i].name;
+	return NULL;
+}
+
 int spool_start(struct event_base *base, int src_fd, int dst_fd, uint64_t max_size,
 		size_t chunk_size, uint64_t idle_timeout_ms, spool_done_fn done,
 		void *arg, struct spool **ret, char *msg, size_t msgsz)
 {
 	struct spool *sp;
+	struct statfs sfs;
 	struct stat st;
+	const char *fs;
 	int fl;
 
 	if (fstat(src_fd, &st) < 0) {
@@ -116,6 +165,20 @@ int spool_start(struct event_base *base, int src_fd, int dst_fd, uint64_t max_si
 			 S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" :
 			 "not a regular file");
 		return -EINVAL;
+	}
+	if (fstatfs(src_fd, &sfs) < 0) {
+		snprintf(msg, msgsz, "the passed file descriptor's filesystem cannot be "
+			 "examined: %s", strerror(errno));
+		return -EBADF;
+	}
+	fs = spool_pseudo_fs_name((unsigned long)sfs.f_type);
+	if (fs) {
+		snprintf(msg, msgsz, "the document is a file on %s, a kernel "
+			 "pseudo-filesystem whose contents depend on who reads them "
+			 "(memsafed reads as root), so it is refused; copy what you "
+			 "want ingested into a regular file (cat FILE >copy) and "
+			 "submit the copy", fs);
+		return -EPERM;
 	}
 	fl = fcntl(src_fd, F_GETFL);
 	if (fl < 0 || ((fl & O_ACCMODE) != O_RDONLY && (fl & O_ACCMODE) != O_RDWR)) {

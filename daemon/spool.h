@@ -19,6 +19,10 @@ typedef void (*spool_done_fn)(struct spool *sp, int error, const char *msg, void
 int spool_start(struct event_base *base, int src_fd, int dst_fd, uint64_t max_size,
 		size_t chunk_size, uint64_t idle_timeout_ms, spool_done_fn done,
 		void *arg, struct spool **ret, char *msg, size_t msgsz);
+/* The name of the kernel pseudo-filesystem with this statfs f_type (proc,
+ * sysfs, debugfs, cgroup2, ...), whose files spool_start refuses, or
+ * NULL for a filesystem that holds data. */
+const char *spool_pseudo_fs_name(unsigned long f_type);
 struct spool *spool_free(struct spool *sp);
 uint64_t spool_size(const struct spool *sp);
 const char *spool_sha256(const struct spool *sp); /* hex, once done */

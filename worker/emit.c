@@ -281,6 +281,50 @@ int emit_pressure(const char *phase, uint64_t mb, uint64_t target_mb)
 	return finish(&out);
 }
 
+static void put_kbool(struct jbuf *b, const char *key, bool v)
+{
+	put_key(b, key);
+	if (v)
+		PUT_LIT(b, "true");
+	else
+		PUT_LIT(b, "false");
+}
+
+int emit_sandbox(const struct sandbox_report *r)
+{
+	static const char *const ns[] = { "user", "network", "ipc", "mount", "pid" };
+	bool has[] = { r->user_ns, true, true, r->mount_ns, r->pid_ns };
+	bool first = true;
+
+	begin(&out, "sandbox");
+	if (r->user)
+		put_kstr(&out, "user", r->user);
+	put_key(&out, "namespaces");
+	put(&out, "[", 1);
+	for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
+		if (has[i]) {
+			if (!first)
+				put(&out, ",", 1);
+			put_str(&out, ns[i], strlen(ns[i]));
+			first = false;
+		}
+	put(&out, "]", 1);
+	put_kstr(&out, "filesystem", r->fs ? r->fs : "none");
+	if (r->landlock_abi > 0)
+		put_kuint(&out, "landlock_abi", (uint64_t)r->landlock_abi);
+	put_key(&out, "readable");
+	put(&out, "[", 1);
+	for (size_t i = 0; i < r->n_readable; i++) {
+		if (i)
+			put(&out, ",", 1);
+		put_str(&out, r->readable[i], strlen(r->readable[i]));
+	}
+	put(&out, "]", 1);
+	put_kbool(&out, "capability_bounding_set_empty", r->bounding_set_empty);
+	put_kbool(&out, "seccomp", r->seccomp);
+	return finish(&out);
+}
+
 int emit_end(unsigned pages, uint64_t chunks, uint64_t batches)
 {
 	begin(&out, frame_type_to_string(FRAME_END));
@@ -306,7 +350,13 @@ int emit_fatal(const char *reason, const char *fmt, ...)
 	finish(&b);
 	/* stderr reaches the daemon's journal too, for setup failures that
 	 * happen before the daemon reads frames. */
-	fprintf(stderr, "memsafe-worker: %s\n", msg);
+	{
+		/* Escaped: the message may quote the document. */
+		char safe[4 * sizeof msg];
+
+		str_escape(safe, sizeof safe, msg);
+		fprintf(stderr, "memsafe-worker: %s\n", safe);
+	}
 	if (strcmp(reason, "bad_document") == 0)
 		return WORKER_EXIT_BAD_DOCUMENT;
 	if (strcmp(reason, "setup") == 0)

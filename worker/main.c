@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "emit.h"
 #include "extract.h"
@@ -50,9 +51,15 @@ static void usage(FILE *f)
 		"  --max-file-size N   RLIMIT_FSIZE for the scratch file (default 100M)\n"
 		"common options:\n"
 		"  --user NAME         drop to this user (required when started as root)\n"
+		"  --report-sandbox    first send a \"sandbox\" frame saying what the\n"
+		"                      sandbox applied\n"
 		"  --test-violate CALL for the test suite: once sandboxed, attempt a\n"
 		"                      forbidden call (socket, open-write, execve,\n"
 		"                      ptrace), which must kill the worker with SIGSYS\n"
+		"  --test-read PATH    for the test suite: once sandboxed, try to read\n"
+		"                      PATH; exit 0 if the sandbox refused, 70 if not\n"
+		"  --test-no-landlock  for the test suite: confine the filesystem with\n"
+		"                      the empty root, as without Landlock\n"
 		"  -h, --help          show this help\n"
 		"\n"
 		"Exit status: 0 done, 64 usage, 65 bad document, 70 internal error,\n"
@@ -83,7 +90,7 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 {
 	static unsigned printed;
 	const char *domain = NULL, *msg = NULL;
-	char line[1024];
+	char line[1024], safe[1024];
 	int n;
 
 	/* Info and debug messages (poppler-glib turns every PDF syntax
@@ -98,9 +105,12 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 	}
 	if (++printed > 100)
 		return G_LOG_WRITER_HANDLED;
+	/* poppler's warnings quote the document: escape what a terminal or
+	 * the log would act on (a newline would forge a line of its own). */
+	str_escape(safe, sizeof safe, printed == 100 ? "(further messages suppressed)" :
+		   msg ? msg : "(no message)");
 	n = snprintf(line, sizeof line, "memsafe-worker: %s%s%s\n", domain ? domain : "",
-		     domain ? ": " : "", printed == 100 ? "(further messages suppressed)" :
-		     msg ? msg : "(no message)");
+		     domain ? ": " : "", safe);
 	if (n >= (int)sizeof line) {
 		n = (int)sizeof line;
 		line[n - 1] = '\n';
@@ -112,7 +122,8 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 int main(int argc, char **argv)
 {
 	enum { O_BATCH = 256, O_BYTES, O_WAIT, O_CHUNK, O_OVERLAP, O_BUF, O_SCRATCH,
-	       O_FPAGE, O_FBATCH, O_SKIPPAGE, O_SKIPCHUNKS, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD, O_VIOLATE };
+	       O_FPAGE, O_FBATCH, O_SKIPPAGE, O_SKIPCHUNKS, O_FSIZE, O_USER, O_TARGET, O_STEP, O_HOLD,
+	       O_VIOLATE, O_REPORT, O_TREAD, O_NOLL };
 	static const struct option longopts[] = {
 		{ "batch-size", required_argument, NULL, O_BATCH },
 		{ "max-bytes", required_argument, NULL, O_BYTES },
@@ -131,6 +142,9 @@ int main(int argc, char **argv)
 		{ "step-mb", required_argument, NULL, O_STEP },
 		{ "hold-ms", required_argument, NULL, O_HOLD },
 		{ "test-violate", required_argument, NULL, O_VIOLATE },
+		{ "report-sandbox", no_argument, NULL, O_REPORT },
+		{ "test-read", required_argument, NULL, O_TREAD },
+		{ "test-no-landlock", no_argument, NULL, O_NOLL },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -142,11 +156,15 @@ int main(int argc, char **argv)
 	struct sandbox_opts so = { .max_file_size = 100 << 20, .max_fds = 16 };
 	uint64_t v, target = 0, step = 16, hold = 0;
 	enum sandbox_violation violate = SANDBOX_VIOLATE_NONE;
-	const char *mode;
+	struct sandbox_report rep;
+	const char *mode, *test_read = NULL;
+	bool report = false;
 	char err[512];
 	int c, r = 0;
 
 	emit_start_ms = now_real_ms();
+	/* Before anything can take time: the parent whose death must end us. */
+	so.parent = getppid();
 	g_log_set_writer_func(log_writer, NULL, NULL);
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -192,6 +210,9 @@ int main(int argc, char **argv)
 			else
 				violate = (enum sandbox_violation)r;
 			break;
+		case O_REPORT: report = true; break;
+		case O_TREAD: test_read = optarg; break;
+		case O_NOLL: so.no_landlock = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return WORKER_EXIT_USAGE;
 		}
@@ -210,11 +231,19 @@ int main(int argc, char **argv)
 	/* Everything that needs the filesystem happens before the sandbox. */
 	if (!strcmp(mode, "extract") && extract_preinit() < 0)
 		return emit_fatal("setup", "poppler could not be initialised");
-	if (sandbox_enter(&so, err, sizeof err) < 0)
+	if (sandbox_enter(&so, &rep, err, sizeof err) < 0)
 		return emit_fatal("setup", "sandbox setup failed, not running: %s", err);
-	/* Test hook: only a command-line option reaches it, never a document. */
+	if (report && emit_sandbox(&rep) < 0)
+		return WORKER_EXIT_IO;
+	/* Test hooks: only a command-line option reaches them, never a document. */
 	if (violate != SANDBOX_VIOLATE_NONE && sandbox_violate(violate, err, sizeof err) < 0)
 		return emit_fatal("internal", "%s", err);
+	if (test_read) {
+		if (sandbox_test_read(test_read, err, sizeof err) < 0)
+			return emit_fatal("internal", "%s", err);
+		fprintf(stderr, "memsafe-worker: %s\n", err);
+		return 0;
+	}
 
 	if (!strcmp(mode, "pressure"))
 		return pressure_run(target, step, hold);
