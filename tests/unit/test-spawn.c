@@ -145,15 +145,6 @@ static void test_abandon(void)
 	event_base_free(base);
 }
 
-static void test_abandon(void)
-{
-	struct event_base *base = event_base_new();
-
-	abandon_case(base, "from the loop");
-	abandon_case(NULL, "at once");
-	event_base_free(base);
-}
-
 int main(void)
 {
 	static const struct {
