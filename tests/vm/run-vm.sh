@@ -23,8 +23,9 @@
 #   MEMSAFE_VM_CACHE    where install-vm-deps.sh put the kernel
 #                       (default /var/cache/memsafed-vm)
 #   MEMSAFE_VM_KERNEL   kernel image (default $MEMSAFE_VM_CACHE/vmlinuz)
-#   MEMSAFE_VM_TIMEOUT  seconds for the whole boot + scenario (default 300);
-#                       the scenario itself gets this minus 60 (at least 30)
+#   MEMSAFE_VM_TIMEOUT  seconds for the whole boot + scenario (default 300
+#                       under KVM, 600 under TCG); the scenario itself gets
+#                       this minus 60 (at least 30)
 #   MEMSAFE_VM_LOG      file that receives the full console output (kernel
 #                       log included); default: a temp file, removed when the
 #                       scenario passes, kept (and named) when it does not
@@ -62,7 +63,6 @@ shift
 
 cache=${MEMSAFE_VM_CACHE:-/var/cache/memsafed-vm}
 kernel=${MEMSAFE_VM_KERNEL:-$cache/vmlinuz}
-vm_timeout=${MEMSAFE_VM_TIMEOUT:-300}
 mem=${MEMSAFE_VM_MEM:-1024}
 qemu="qemu-system-x86_64"
 
@@ -87,16 +87,12 @@ trap 'rm -rf "$work"' EXIT
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 
-scenario_timeout=$((vm_timeout - 60))
-[ $scenario_timeout -ge 30 ] || scenario_timeout=30
-
 # cgroup_no_v1=all: no controller may be bound to a v1 hierarchy.
 # psi=1: Debian 6.1 builds CONFIG_PSI=y without PSI_DEFAULT_DISABLED, so this
 #   is a no-op there, but keeps PSI on for kernels built the other way.
 # systemd.unified_cgroup_hierarchy=1: ignored by our /init, kept so the
 #   command line states the intent.
 append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 psi=1"
-append="$append memsafe_timeout=$scenario_timeout ${MEMSAFE_VM_APPEND:-}"
 
 # KVM only where it works (tests/vm/accel.sh: vmx/svm and a probe boot),
 # otherwise TCG; a KVM boot that dies before the scenario starts is tried
@@ -110,8 +106,13 @@ accel_why=$(memsafe_vm_accel_why)
 # as they come. qemu's stdin is /dev/null so it never touches the
 # terminal. Sets qemu_rc and elapsed.
 boot() {
-	local args
+	local args scenario_timeout
 	mapfile -t args < <(memsafe_vm_accel_args "$1")
+	# TCG is several times slower than KVM (the scenario took 75 to 192 s
+	# under TCG on a loaded 2-core host): it gets twice the time.
+	vm_timeout=${MEMSAFE_VM_TIMEOUT:-$([ "$1" = tcg ] && echo 600 || echo 300)}
+	scenario_timeout=$((vm_timeout - 60))
+	[ $scenario_timeout -ge 30 ] || scenario_timeout=30
 	echo "$prog: accelerator: $1 ($2)"
 	echo "$prog: booting $(basename "$(readlink -f "$kernel")") (${args[*]}, ${mem}M, timeout ${vm_timeout}s) for $(basename "$scenario")"
 	echo "$prog: accelerator: $1 ($2)" >>"$log"
@@ -120,7 +121,8 @@ boot() {
 	# a qemu that died of a signal goes nowhere; qemu's is in the log.)
 	{ timeout -k 10 "$vm_timeout" "$qemu" "${args[@]}" -m "$mem" -smp 2 \
 		-nographic -no-reboot -vga none -nic none \
-		-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$append" \
+		-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
+		-append "$append memsafe_timeout=$scenario_timeout ${MEMSAFE_VM_APPEND:-}" \
 		</dev/null 2>&1; } 2>/dev/null |
 		tr -d '\r' | tee -a "$log" | {
 			in_scenario=0
