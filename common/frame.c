@@ -125,7 +125,7 @@ int frame_write(int fd, const void *body, size_t len)
 static const char *const frame_type_table[_FRAME_TYPE_MAX] = {
 	[FRAME_DOC] = "doc", [FRAME_PAGE] = "page", [FRAME_BATCH] = "batch",
 	[FRAME_PAGE_ERROR] = "page_error", [FRAME_PRESSURE] = "pressure",
-	[FRAME_END] = "end", [FRAME_FATAL] = "fatal",
+	[FRAME_END] = "end", [FRAME_FATAL] = "fatal", [FRAME_SANDBOX] = "sandbox",
 };
 
 const char *frame_type_to_string(enum frame_type t)

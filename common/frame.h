@@ -9,6 +9,9 @@
  *   pressure   phase (alloc|hold|release), mb, target_mb
  *   end        pages, chunks, batches: normal completion
  *   fatal      reason (bad_document|setup|internal), message
+ *   sandbox    user, namespaces, filesystem, landlock_abi, readable,
+ *              capability_bounding_set_empty, seccomp: what the worker's
+ *              sandbox applied (--report-sandbox), before any other frame
  *
  * The reader caps a frame's size; anything malformed is a worker fault. */
 #ifndef MEMSAFE_FRAME_H
@@ -28,7 +31,7 @@
 
 enum frame_type {
 	FRAME_DOC, FRAME_PAGE, FRAME_BATCH, FRAME_PAGE_ERROR, FRAME_PRESSURE,
-	FRAME_END, FRAME_FATAL, _FRAME_TYPE_MAX,
+	FRAME_END, FRAME_FATAL, FRAME_SANDBOX, _FRAME_TYPE_MAX,
 };
 
 /* The "t" member of each type; -1 from _from_string for an unknown one. */

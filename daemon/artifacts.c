@@ -213,8 +213,16 @@ static int write_container_manifest(const struct job_record *r, const struct con
 	json_key(g, "sandbox");
 	yajl_gen_map_open(g);
 	json_kstr(g, "user", geteuid() == 0 ? cfg->worker_user : NULL);
-	json_kstr(g, "namespaces", "net,ipc,mount");
-	json_kstr(g, "seccomp", "allowlist, kill-process default");
+	/* What the worker reported it applied, not what it was asked to. */
+	json_kbool(g, "reported", r->sandbox.reported);
+	json_kstr(g, "namespaces", r->sandbox.reported ? r->sandbox.namespaces : NULL);
+	json_kstr(g, "filesystem", r->sandbox.reported ? r->sandbox.filesystem : NULL);
+	if (r->sandbox.landlock_abi)
+		json_kint(g, "landlock_abi", r->sandbox.landlock_abi);
+	json_kstr(g, "readable", r->sandbox.reported ? r->sandbox.readable : NULL);
+	json_kbool(g, "capability_bounding_set_empty", r->sandbox.bounding_set_empty);
+	json_kstr(g, "seccomp", !r->sandbox.reported ? NULL : r->sandbox.seccomp ?
+		  "allowlist, kill-process default" : "none");
 	json_kbool(g, "no_new_privs", true);
 	json_kstr(g, "rlimits", "core=0 nofile=16 fsize=max_file_size");
 	yajl_gen_map_close(g);

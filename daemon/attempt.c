@@ -111,6 +111,7 @@ static void worker_argv(struct argv_builder *b, const struct job *job)
 		arg(b, "--user");
 		arg(b, cfg->worker_user);
 	}
+	arg(b, "--report-sandbox");
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -231,6 +232,50 @@ static int frame_batch(struct job *job, yajl_val v, const char *body, size_t len
 	return 0;
 }
 
+/* A list of strings as one, joined by sep (what does not fit is dropped). */
+static void join(yajl_val arr, char sep, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++) {
+		const char *s = YAJL_IS_STRING(arr->u.array.values[i]) ?
+				arr->u.array.values[i]->u.string : NULL;
+		int w;
+
+		if (!s)
+			continue;
+		w = snprintf(buf + n, size - n, "%s%s", n ? (char[]){ sep, 0 } : "", s);
+		if (w < 0 || (size_t)w >= size - n) {
+			buf[n] = '\0';
+			return;
+		}
+		n += (size_t)w;
+	}
+}
+
+/* What the worker's sandbox applied: recorded, for container_manifest.json. */
+static void record_sandbox(struct job_record *jr, yajl_val v)
+{
+	struct job_sandbox *sb = &jr->sandbox;
+	const char *fs = "";
+	int64_t abi = 0;
+	bool b = false;
+
+	*sb = (struct job_sandbox){ .reported = true };
+	join(json_get(v, "namespaces"), ',', sb->namespaces, sizeof sb->namespaces);
+	join(json_get(v, "readable"), ':', sb->readable, sizeof sb->readable);
+	json_get_str(v, "filesystem", &fs);
+	snprintf(sb->filesystem, sizeof sb->filesystem, "%s", fs);
+	if (json_get_i64(v, "landlock_abi", &abi) == 0 && abi > 0 && abi < 1000)
+		sb->landlock_abi = (int)abi;
+	if (json_get_bool(v, "capability_bounding_set_empty", &b) == 0)
+		sb->bounding_set_empty = b;
+	b = false;
+	if (json_get_bool(v, "seccomp", &b) == 0)
+		sb->seccomp = b;
+}
+
 /* Act on one frame: 0, 1 when a flush holds further frames back, or a
  * negative errno for a worker fault. */
 static int frame(struct job *job, const char *body, size_t len)
@@ -275,6 +320,9 @@ static int frame(struct job *job, const char *body, size_t len)
 		job->saw_end = true;
 		if (json_get_u64(v, "pages", &n) == 0 && n <= UINT32_MAX)
 			jr->pages = (unsigned)n;
+		return 0;
+	case FRAME_SANDBOX:
+		record_sandbox(jr, v);
 		return 0;
 	case FRAME_FATAL:
 		if (json_get_str(v, "reason", &t) < 0 || json_get_str(v, "message", &s) < 0)

@@ -146,6 +146,15 @@ struct job_record {
 	char psi_mode[200];          /* how pressure was observed */
 	uint64_t psi_triggers;       /* times the job's trigger fired */
 	char *syscall;               /* seccomp-killed syscall, when known */
+	/* what the last worker's sandbox applied, as it reported it */
+	struct job_sandbox {
+		bool reported;
+		char namespaces[64];     /* "user,network,ipc,mount,pid" */
+		char filesystem[16];     /* landlock, empty_root */
+		int landlock_abi;
+		char readable[256];      /* directories left readable, ":"-separated */
+		bool bounding_set_empty, seccomp;
+	} sandbox;
 	uint64_t pressure_mb;        /* what a pressure job's worker reached */
 	int exit_code, exit_signal;
 	uint64_t peak_rss_kb;

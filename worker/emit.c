@@ -296,7 +296,7 @@ int emit_sandbox(const struct sandbox_report *r)
 	bool has[] = { r->user_ns, true, true, r->mount_ns, r->pid_ns };
 	bool first = true;
 
-	begin(&out, "sandbox");
+	begin(&out, frame_type_to_string(FRAME_SANDBOX));
 	if (r->user)
 		put_kstr(&out, "user", r->user);
 	put_key(&out, "namespaces");
