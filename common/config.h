@@ -34,6 +34,7 @@ struct config {
 	uint64_t memory_max_ceiling; /* largest memory_max a job may ask for */
 	unsigned max_batch_size_ceiling;
 	unsigned max_queued_per_user;
+	unsigned max_running_per_user; /* root and admin_group are not counted */
 	unsigned max_connections;
 	unsigned max_connections_per_user;
 	uint64_t max_bytes_ceiling;  /* largest max_bytes a job may ask for */
@@ -51,6 +52,7 @@ struct config {
 	unsigned chunk_size;      /* bytes per chunk */
 	unsigned chunk_overlap;   /* bytes */
 	uint64_t timeout_ms;      /* wall clock per job, 0 = none */
+	uint64_t page_timeout_ms; /* wall clock per page, 0 = none */
 	unsigned retries;         /* OOM retries */
 	char *sink;               /* mock | jsonl | exec */
 	char *kb;                 /* default knowledge base name */

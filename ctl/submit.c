@@ -137,7 +137,7 @@ int submit_main(int argc, char **argv)
 			       "  --max-bytes SIZE   bytes per flushed batch\n"
 			       "  --max-wait-ms N    close a batch after N ms\n"
 			       "  --sink NAME        mock, jsonl or exec\n"
-			       "  --priority N       -100..100, higher runs first\n"
+			       "  --priority N       -100..100, higher runs first (above 0: administrators)\n"
 			       "  --timeout DUR      wall-clock limit, e.g. 90s, 10m\n"
 			       "  --wait             follow every job to its end: a progress line per job\n"
 			       "                     on a terminal, plain lines otherwise; exit 1 when a\n"

@@ -299,6 +299,8 @@ static int frame(struct job *job, const char *body, size_t len)
 		return -EBADMSG;
 	switch (frame_type_from_string(t)) {
 	case FRAME_PAGE:
+		job->page_mono = now_mono_ms();
+		/* fall through */
 	case FRAME_DOC:
 		if (json_get_u64(v, "pages", &n) == 0 && n <= UINT32_MAX)
 			jr->pages = (unsigned)n;
@@ -347,7 +349,7 @@ static void pump(struct job *job)
 	 * before it was killed is not flushed (through a slow exec sink,
 	 * each batch would hold the end back); the batch it was on is
 	 * recorded as killed when the job ends. */
-	if (job->cancelled || job->timed_out)
+	if (job->cancelled || job->timed_out || job->page_timed_out)
 		job->out_eof = true;
 	while (!job->exec && !job->out_eof) {
 		const char *body;
@@ -441,6 +443,21 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 	record_set_message(&job->r, "the job ran longer than its timeout (%" PRIu64 " ms)",
 			   job->r.timeout_ms);
 	cgroup_job_kill(job->cg);
+}
+
+bool attempt_check_page_time(struct job *job, uint64_t now_mono)
+{
+	const struct job_record *r = &job->r;
+
+	if (!r->page_timeout_ms || !job->page_mono || job->page_timed_out || job->reaped ||
+	    now_mono - job->page_mono <= r->page_timeout_ms)
+		return false;
+	job->page_timed_out = true;
+	record_set_message(&job->r, "page %u took longer than page_timeout (%.0f s): a page "
+			   "this slow holds a slot too long; raise [job] page_timeout if such "
+			   "documents are expected", r->page, (double)r->page_timeout_ms / 1000.0);
+	cgroup_job_kill(job->cg);
+	return true;
 }
 
 void attempt_record_killed_batch(struct job *job, enum job_end end)
@@ -596,6 +613,7 @@ void attempt_reset(struct job *job)
 	job->in_len = job->in_pos = 0;
 	job->in_off = 0;
 	job->saw_end = job->reaped = job->out_eof = false;
+	job->page_mono = 0;
 	free(job->fatal_reason);
 	job->fatal_reason = NULL;
 }

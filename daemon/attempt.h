@@ -19,6 +19,9 @@ int attempt_start(struct job *job, struct cgroup_root *root, const char *spool_d
 void attempt_reset(struct job *job);
 /* attempt_reset, and the job's timeout too. */
 void attempt_release(struct job *job);
+/* On the sample tick: a worker on one page longer than the job's
+ * page_timeout is killed (the job ends page_timeout). True when it was. */
+bool attempt_check_page_time(struct job *job, uint64_t now_mono);
 /* The batch the worker was assembling when it died, as a manifest row. */
 void attempt_record_killed_batch(struct job *job, enum job_end end);
 

@@ -51,7 +51,8 @@ struct job {
 	size_t in_len, in_pos;   /* bytes of in_buf pending / written */
 	uint64_t in_off;         /* spool offset of the next read */
 	struct frame_reader fr;
-	bool saw_end, cancelled, timed_out;
+	bool saw_end, cancelled, timed_out, page_timed_out;
+	uint64_t page_mono;      /* when the worker said it began its page */
 	bool reaped, out_eof;    /* the worker is gone / its pipe is drained */
 	siginfo_t exit_info;
 	char *fatal_reason;

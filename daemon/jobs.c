@@ -94,8 +94,10 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 		jobs_pressure(jobs, "system memory PSI avg10 above the threshold (polling)");
 	pressure_relax(&jobs->all, cfg, sys.psi_some_avg10, jobs->last_high_ms);
 	TAILQ_FOREACH(job, &jobs->all, all)
-		if (job->r.state == JOB_RUNNING && job->cg)
+		if (job->r.state == JOB_RUNNING && job->cg) {
 			pressure_sample(job, &sys, now);
+			attempt_check_page_time(job, now);
+		}
 }
 
 /* ---- the end of a job --------------------------------------------------- */
@@ -410,6 +412,7 @@ static void worker_gone(struct job *job)
 		.fatal = job->fatal_reason,
 		.cancelled = job->cancelled,
 		.timed_out = job->timed_out,
+		.page_timed_out = job->page_timed_out,
 	};
 	enum job_end end;
 
@@ -439,7 +442,7 @@ static void worker_gone(struct job *job)
 		snprintf(at.end, sizeof at.end, "%s", job_end_to_string(end));
 		record_add_attempt(r, &at);
 	}
-	if (job->requeue && !job->cancelled && !job->timed_out) {
+	if (job->requeue && !job->cancelled && !job->timed_out && !job->page_timed_out) {
 		requeue(job);
 		return;
 	}
@@ -490,18 +493,51 @@ static bool admissible(struct jobs *jobs, struct job *job)
 	return false;
 }
 
+/* Jobs of this user running now. */
+static unsigned running_of(const struct jobs *jobs, uid_t uid)
+{
+	const struct job *it;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(it, &jobs->all, all)
+		n += it->r.state == JOB_RUNNING && it->r.uid == uid;
+	return n;
+}
+
+static void waits(struct job *job)
+{
+	if (!job->waiting_logged)
+		log_job(LOG_NOTICE, job->r.id, NULL, "%s", job->r.message);
+	job->waiting_logged = true;
+}
+
+/* The first queued job whose user may start one more (root and
+ * admin_group are not capped), or NULL. The others say why they wait. */
+static struct job *next_queued(struct jobs *jobs)
+{
+	unsigned cap = jobs->cfg->max_running_per_user, n;
+	struct job *job;
+
+	TAILQ_FOREACH(job, &jobs->queue, queue) {
+		if (job->r.admin || (n = running_of(jobs, job->r.uid)) < cap)
+			return job;
+		record_set_message(&job->r, "waiting for one of your jobs to end: you have %u "
+				   "running, and max_running_per_user is %u", n, cap);
+		waits(job);
+	}
+	return NULL;
+}
+
 void jobs_schedule(struct jobs *jobs)
 {
 	struct job *job;
 
 	while (!jobs->draining && jobs->running < jobs->cfg->max_concurrent &&
-	       (job = TAILQ_FIRST(&jobs->queue))) {
+	       (job = next_queued(jobs))) {
 		struct job_record *r = &job->r;
 
 		if (!admissible(jobs, job)) {
-			if (!job->waiting_logged)
-				log_job(LOG_NOTICE, r->id, NULL, "%s", r->message);
-			job->waiting_logged = true;
+			waits(job);
 			break;   /* the sampler tick tries again */
 		}
 		TAILQ_REMOVE(&jobs->queue, job, queue);

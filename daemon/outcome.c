@@ -10,6 +10,8 @@ enum job_end outcome_classify(const struct job_exit *x)
 		return END_CANCELLED;
 	if (x->timed_out)
 		return END_TIMEOUT;
+	if (x->page_timed_out)
+		return END_PAGE_TIMEOUT;
 	/* The kernel's verdict comes first: an OOM kill can also look like
 	 * a crash or a half-finished document. */
 	if (!x->exited && x->code_or_signal == SIGKILL && x->oom_kills > 0)

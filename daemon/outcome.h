@@ -14,7 +14,7 @@ struct job_exit {
 	bool saw_end_frame;   /* the worker reported normal completion */
 	const char *fatal;    /* reason of a fatal frame, or NULL */
 	uint64_t oom_kills;   /* cgroup oom_kill counter at the end */
-	bool cancelled, timed_out;
+	bool cancelled, timed_out, page_timed_out;
 };
 
 enum job_end outcome_classify(const struct job_exit *x);

@@ -22,7 +22,8 @@ enum job_state {
 	JOB_QUEUED,      /* waiting for a slot or for memory */
 	JOB_RUNNING,     /* a worker is alive in the job's cgroup */
 	JOB_DONE,        /* ended ok */
-	JOB_FAILED,      /* bad_document, crash, sandbox_violation, timeout, flush_failed */
+	JOB_FAILED,      /* bad_document, crash, sandbox_violation, timeout, page_timeout,
+			  * flush_failed */
 	JOB_OOM_KILLED,  /* the kernel killed it at memory.max */
 	JOB_CANCELLED,   /* a user cancelled it */
 	JOB_INTERRUPTED, /* the daemon stopped while it ran */
@@ -33,6 +34,7 @@ enum job_end {
 	END_NONE, END_OK, END_OOM_KILL, END_SANDBOX_VIOLATION, END_CRASH,
 	END_TIMEOUT, END_CANCELLED, END_BAD_DOCUMENT, END_INTERRUPTED,
 	END_FLUSH_FAILED,   /* extracted, but batches did not reach the sink */
+	END_PAGE_TIMEOUT,   /* one page took longer than page_timeout */
 	_JOB_END_MAX,
 };
 
@@ -102,6 +104,7 @@ struct job_record {
 	enum job_end end;
 	uid_t uid;
 	gid_t gid;
+	bool admin;              /* submitted by root or admin_group: not capped per user */
 	char name[PROTOCOL_NAME_MAX + 1];
 	char kb[PROTOCOL_KB_MAX + 1];
 	enum sink_kind sink;
@@ -111,7 +114,7 @@ struct job_record {
 	/* effective options */
 	struct cgroup_limits lim;
 	unsigned batch_size;
-	uint64_t max_bytes, max_wait_ms, timeout_ms;
+	uint64_t max_bytes, max_wait_ms, timeout_ms, page_timeout_ms;
 	int priority;
 	uint64_t target_mb, hold_ms;  /* pressure jobs */
 

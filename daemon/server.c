@@ -274,7 +274,7 @@ static void handle(struct conn *c, const struct request *rq, int fd)
 			conn_error(c, ERR_LIMIT, "one submit at a time per connection");
 			break;
 		}
-		r = submit_job(srv->jobs, rq, c->uid, c->gid, rq->op == OP_SUBMIT ? fd : -1,
+		r = submit_job(srv->jobs, rq, c->uid, c->gid, c->admin, rq->op == OP_SUBMIT ? fd : -1,
 				&job, &code, msg, sizeof msg);
 		if (r < 0) {
 			conn_error(c, code, "%s", msg);

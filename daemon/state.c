@@ -14,7 +14,7 @@
 #include "util.h"
 
 enum field_type {
-	F_U64, F_UINT, F_INT,
+	F_U64, F_UINT, F_INT, F_BOOL,
 	F_CHARS,        /* char array of `size` */
 	F_STRP,         /* heap string, NULL as null */
 	F_STATE, F_END, F_KIND, F_SINK,
@@ -43,6 +43,7 @@ static const struct field fields[] = {
 	{ "message", F_STRP, AT(message), 0, 0 },
 	UINT("uid", uid),
 	UINT("gid", gid),
+	{ "admin", F_BOOL, AT(admin), 0, 0 },
 	CHARS("name", name),
 	CHARS("kb", kb),
 	{ "sink", F_SINK, AT(sink), 0, 0 },
@@ -55,6 +56,7 @@ static const struct field fields[] = {
 	U64("max_bytes", max_bytes),
 	U64("max_wait_ms", max_wait_ms),
 	U64("timeout_ms", timeout_ms),
+	U64("page_timeout_ms", page_timeout_ms),
 	U64("target_mb", target_mb),
 	U64("hold_ms", hold_ms),
 	U64("size", size),
@@ -91,6 +93,9 @@ static void save_field(yajl_gen g, const struct job_record *r, const struct fiel
 		break;
 	case F_INT:
 		json_kint(g, f->key, *CFIELD(r, f, int));
+		break;
+	case F_BOOL:
+		json_kbool(g, f->key, *CFIELD(r, f, bool));
 		break;
 	case F_CHARS:
 		json_kstr(g, f->key, CFIELD(r, f, char));
@@ -139,6 +144,9 @@ static int load_field(yajl_val v, struct job_record *r, const struct field *f)
 	case F_INT:
 		json_get_i64(v, f->key, &i);
 		*FIELD(r, f, int) = (int)MAX(MIN(i, INT32_MAX), INT32_MIN);
+		break;
+	case F_BOOL:
+		json_get_bool(v, f->key, FIELD(r, f, bool));
 		break;
 	case F_CHARS:
 		if (json_get_str(v, f->key, &s) == 0)

@@ -182,6 +182,11 @@ static int resolve_options(struct job_record *r, const struct config *cfg,
 	r->max_wait_ms = o->has_max_wait_ms ? o->max_wait_ms : cfg->max_wait_ms;
 	r->timeout_ms = o->has_timeout ? o->timeout_ms : cfg->timeout_ms;
 	r->priority = o->has_priority ? (int)o->priority : 0;
+	if (r->priority > 0 && !r->admin)
+		return refuse(code, msg, msgsz, "priority %d is for administrators (root and "
+			      "admin_group %s) only; use a priority of 0 or below", r->priority,
+			      cfg->admin_group ? cfg->admin_group : "(none)");
+	r->page_timeout_ms = cfg->page_timeout_ms;
 	snprintf(r->kb, sizeof r->kb, "%s", o->kb[0] ? o->kb : cfg->kb);
 	sink = sink_kind_from_string(o->sink[0] ? o->sink : cfg->sink);
 	if (sink < 0)   /* the protocol and the config allow only known sinks */
@@ -206,7 +211,7 @@ static unsigned waiting(const struct jobs *jobs, uid_t uid)
 	return n;
 }
 
-int submit_job(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gid,
+int submit_job(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gid, bool admin,
 	       int src_fd, struct job **ret, const char **code, char *msg, size_t msgsz)
 {
 	const struct config *cfg = jobs->cfg;
@@ -225,6 +230,7 @@ int submit_job(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gid
 	r->kind = rq->op == OP_PRESSURE ? JOB_PRESSURE : JOB_INGEST;
 	r->uid = uid;
 	r->gid = gid;
+	r->admin = admin;
 	r->submitted_ms = now_real_ms();
 	e = resolve_options(r, cfg, &rq->opts, code, msg, msgsz);
 	if (e < 0)

@@ -16,8 +16,9 @@ struct request;
  * owns; pressure: src_fd -1). Returns 1 when the job is queued at once,
  * 0 when it is spooling and job->submitted (set by the caller) will be
  * called when spooling ends, or a negative errno with *code and msg (src_fd
- * stays the caller's). */
-int submit_job(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gid,
+ * stays the caller's). admin: root or admin_group, who may ask for a
+ * priority above 0 and are not held to max_running_per_user. */
+int submit_job(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gid, bool admin,
 	       int src_fd, struct job **ret, const char **code, char *msg, size_t msgsz);
 
 #endif

@@ -69,6 +69,12 @@ static const struct classify_case classify_cases[] = {
 	  END_TIMEOUT },
 	{ "timed out although it then exited 0 with end frame",
 	  { EXIT(0), .saw_end_frame = true, .timed_out = true }, END_TIMEOUT },
+	{ "a page took too long (killed by the daemon)", { SIGNAL(SIGKILL), .page_timed_out = true },
+	  END_PAGE_TIMEOUT },
+	{ "the job's timeout beats the page's", { SIGNAL(SIGKILL), .timed_out = true,
+	  .page_timed_out = true }, END_TIMEOUT },
+	{ "a page timeout beats an OOM kill at the same moment",
+	  { SIGNAL(SIGKILL), .oom_kills = 1, .page_timed_out = true }, END_PAGE_TIMEOUT },
 	{ "cancelled", { SIGNAL(SIGKILL), .cancelled = true }, END_CANCELLED },
 	{ "cancelled beats OOM kill",
 	  { SIGNAL(SIGKILL), .oom_kills = 3, .cancelled = true }, END_CANCELLED },
@@ -106,6 +112,7 @@ static const struct {
 	{ END_BAD_DOCUMENT, JOB_FAILED },
 	{ END_INTERRUPTED, JOB_INTERRUPTED },
 	{ END_FLUSH_FAILED, JOB_FAILED },
+	{ END_PAGE_TIMEOUT, JOB_FAILED },
 };
 
 static void test_state_for_end(void)
@@ -145,6 +152,7 @@ static const struct {
 	{ END_BAD_DOCUMENT, "bad_document" },
 	{ END_INTERRUPTED, "interrupted" },
 	{ END_FLUSH_FAILED, "flush_failed" },
+	{ END_PAGE_TIMEOUT, "page_timeout" },
 };
 
 static void test_names(void)
