@@ -499,7 +499,7 @@ int sandbox_enter(const struct sandbox_opts *o, struct sandbox_report *rep,
 	rep->pid_ns = getpid() == 1;
 
 	/* 2. The filesystem view: Landlock where the kernel has it (applied
-	 * in step 6, it needs no_new_privs), else an empty root, built now
+	 * in step 8, it needs no_new_privs), else an empty root, built now
 	 * while the worker still may mount. */
 	if (!o->no_landlock)
 		abi = sandbox_landlock_abi();
