@@ -435,6 +435,96 @@ done:
 	job->in_fd = -1;
 }
 
+/* The worker's stderr: what glib, poppler or the worker itself says. A
+ * compromised worker must not forge the daemon's log lines or flood the
+ * journal: each line is logged as the job's (log_job escapes it), cut at
+ * ERR_LINE_MAX bytes, at most ERR_LINES_PER_S a second; the rest is
+ * counted and the count logged. */
+#define ERR_LINE_MAX 512
+#define ERR_LINES_PER_S 20
+
+static void err_line(struct job *job, const char *line, size_t len)
+{
+	uint64_t now = now_mono_ms();
+
+	if (now - job->err_window_ms >= 1000) {
+		if (job->err_dropped)
+			log_job(LOG_WARNING, job->r.id, NULL, "worker: %u more lines on stderr "
+				"were not logged (more than %d a second)", job->err_dropped,
+				ERR_LINES_PER_S);
+		job->err_window_ms = now;
+		job->err_lines = job->err_dropped = 0;
+	}
+	if (job->err_lines++ >= ERR_LINES_PER_S) {
+		job->err_dropped++;
+		return;
+	}
+	log_job(LOG_NOTICE, job->r.id, NULL, "worker: %.*s", (int)len, line);
+}
+
+static void err_drain(struct job *job, bool eof)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < job->err_len; i++)
+		if (job->err_buf[i] == '\n') {
+			err_line(job, job->err_buf + start, i - start);
+			start = i + 1;
+		}
+	if (job->err_len - start >= ERR_LINE_MAX || (eof && job->err_len > start)) {
+		err_line(job, job->err_buf + start, job->err_len - start);
+		start = job->err_len;
+	}
+	memmove(job->err_buf, job->err_buf + start, job->err_len - start);
+	job->err_len -= start;
+}
+
+static void err_close(struct job *job)
+{
+	/* What the worker wrote just before it ended. */
+	for (int rounds = 0; job->err_fd >= 0 && job->err_buf && rounds < 16; rounds++) {
+		ssize_t n = read(job->err_fd, job->err_buf + job->err_len,
+				 ERR_LINE_MAX - job->err_len);
+		if (n <= 0)
+			break;
+		job->err_len += (size_t)n;
+		err_drain(job, false);
+	}
+	if (job->ev_err)
+		event_free(job->ev_err);
+	job->ev_err = NULL;
+	if (job->err_fd >= 0)
+		close(job->err_fd);
+	job->err_fd = -1;
+	if (job->err_buf)
+		err_drain(job, true);
+	if (job->err_dropped)
+		log_job(LOG_WARNING, job->r.id, NULL, "worker: %u more lines on stderr were not "
+			"logged (more than %d a second)", job->err_dropped, ERR_LINES_PER_S);
+	job->err_dropped = 0;
+	free(job->err_buf);
+	job->err_buf = NULL;
+	job->err_len = 0;
+}
+
+static void err_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(job->err_fd, job->err_buf + job->err_len, ERR_LINE_MAX - job->err_len);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			err_close(job);
+			return;
+		}
+		job->err_len += (size_t)n;
+		err_drain(job, false);
+	}
+}
+
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *job = arg;
@@ -483,7 +573,7 @@ int attempt_start(struct job *job, struct cgroup_root *root, const char *spool_d
 {
 	const struct config *cfg = job->cfg;
 	struct job_record *jr = &job->r;
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, scratch = -1, r;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, scratch = -1, r;
 	struct spawn_args sa = { .path = cfg->worker_path, .cgroup_dirfd = -1,
 				 .procs_fds = { -1, -1 } };
 	/* A bigger malloc tcache spares poppler-glib's per-page allocation
@@ -499,7 +589,7 @@ int attempt_start(struct job *job, struct cgroup_root *root, const char *spool_d
 		return r;
 	}
 	worker_argv(&argv, job);
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -520,7 +610,7 @@ int attempt_start(struct job *job, struct cgroup_root *root, const char *spool_d
 	sa.cgroup_dirfd = cgroup_job_dirfd(job->cg);
 	sa.fds[WORKER_FD_INPUT] = in[0];
 	sa.fds[WORKER_FD_FRAMES] = out[1];
-	sa.fds[WORKER_FD_STDERR] = STDERR_FILENO;
+	sa.fds[WORKER_FD_STDERR] = err[1];
 	sa.fds[WORKER_FD_SCRATCH] = scratch;
 	sa.fds[WORKER_FD_SCRATCH + 1] = -1;
 	r = spawn_process(&sa, &job->pid, &job->pidfd);
@@ -531,10 +621,15 @@ int attempt_start(struct job *job, struct cgroup_root *root, const char *spool_d
 		goto fail;
 	close(in[0]);
 	close(out[1]);
+	close(err[1]);
 	if (scratch >= 0)
 		close(scratch);
 	job->in_fd = in[1];
 	job->out_fd = out[0];
+	job->err_fd = err[0];
+	evutil_make_socket_nonblocking(job->err_fd);
+	job->err_buf = malloc(ERR_LINE_MAX);
+	job->ev_err = event_new(job->base, job->err_fd, EV_READ | EV_PERSIST, err_cb, job);
 	evutil_make_socket_nonblocking(job->in_fd);
 	evutil_make_socket_nonblocking(job->out_fd);
 	frame_reader_init(&job->fr, frame_cap(jr->max_bytes));
@@ -553,7 +648,7 @@ int attempt_start(struct job *job, struct cgroup_root *root, const char *spool_d
 	}
 	if (jr->timeout_ms && !job->ev_timeout)
 		job->ev_timeout = evtimer_new(job->base, timeout_cb, job);
-	if (!job->ev_exit || !job->ev_out ||
+	if (!job->ev_exit || !job->ev_out || !job->ev_err || !job->err_buf ||
 	    (jr->kind == JOB_INGEST && (!job->in_buf || !job->ev_in)) ||
 	    (jr->timeout_ms && !job->ev_timeout)) {
 		/* The worker is already running: kill it and let the loop
@@ -566,6 +661,7 @@ int attempt_start(struct job *job, struct cgroup_root *root, const char *spool_d
 	}
 	event_add(job->ev_exit, NULL);
 	event_add(job->ev_out, NULL);
+	event_add(job->ev_err, NULL);
 	if (job->ev_in)
 		event_add(job->ev_in, NULL);
 	if (job->ev_timeout && !evtimer_pending(job->ev_timeout, NULL)) {
@@ -582,6 +678,8 @@ fail:
 			close(in[i]);
 		if (out[i] >= 0)
 			close(out[i]);
+		if (err[i] >= 0)
+			close(err[i]);
 	}
 	if (scratch >= 0)
 		close(scratch);
@@ -598,6 +696,7 @@ void attempt_reset(struct job *job)
 		event_free(job->ev_out);
 	job->ev_exit = job->ev_in = job->ev_out = NULL;
 	job->exec = sink_exec_free(job->exec);
+	err_close(job);
 	if (job->pidfd >= 0 && !job->reaped)   /* never a zombie left behind */
 		spawn_abandon(job->base, job->pidfd);
 	else if (job->pidfd >= 0)

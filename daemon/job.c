@@ -26,7 +26,7 @@ struct job *job_new(struct jobs *jobs, struct event_base *base, const struct con
 	job->jobs = jobs;
 	job->base = base;
 	job->cfg = cfg;
-	job->spool_fd = job->pidfd = job->in_fd = job->out_fd = job->src_fd = -1;
+	job->spool_fd = job->pidfd = job->in_fd = job->out_fd = job->src_fd = job->err_fd = -1;
 	job->r.first_page = 1;
 	return job;
 }

@@ -51,6 +51,13 @@ struct job {
 	size_t in_len, in_pos;   /* bytes of in_buf pending / written */
 	uint64_t in_off;         /* spool offset of the next read */
 	struct frame_reader fr;
+	/* the worker's stderr: lines logged as the job's, escaped, rate-limited */
+	int err_fd;
+	struct event *ev_err;
+	char *err_buf;
+	size_t err_len;
+	uint64_t err_window_ms;  /* start of the current second */
+	unsigned err_lines, err_dropped;
 	bool saw_end, cancelled, timed_out, page_timed_out;
 	uint64_t page_mono;      /* when the worker said it began its page */
 	bool reaped, out_eof;    /* the worker is gone / its pipe is drained */

@@ -23,6 +23,12 @@ elif mode == "bad-page":
     frame(head + b'{"page":9999,"text":"hello"}]}')
 elif mode == "deep":
     frame(b'{"t":"page","page":1,"x":' + b"[" * 100000 + b"]" * 100000 + b"}")
+elif mode == "stderr":
+    # Forged log lines, terminal escapes, a flood: the daemon prefixes,
+    # escapes and rate-limits what it logs of them.
+    for i in range(1000):
+        sys.stderr.write("<3>job 1: forged line %d \x1b[31mred\x1b[0m\n" % i)
+    sys.stderr.flush()
 elif mode == "flood":
     # Valid batches, forever: the job's output cap stops it.
     text = "y" * 1000
