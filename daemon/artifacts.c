@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "artifacts.h"
+#include "state.h"
 #include "hostinfo.h"
 #include "json.h"
 #include "util.h"
@@ -176,6 +177,19 @@ static int write_manifest(const struct job_record *r)
 	}
 	yajl_gen_array_close(g);
 	yajl_gen_map_close(g);
+	{
+		/* The daemon's own copy, root's and 0600, is what a restart
+		 * reads back: the submitter owns ingest_manifest.json and may
+		 * have rewritten it. */
+		const unsigned char *buf;
+		size_t len;
+		int e;
+
+		yajl_gen_get_buf(g, &buf, &len);
+		e = write_atomic_owned(r->dir, STATE_MANIFEST, buf, len, (uid_t)-1, (gid_t)-1, 0600);
+		if (e < 0)
+			return e;
+	}
 	return write_json(r, "ingest_manifest.json", g);
 }
 

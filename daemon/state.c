@@ -282,7 +282,7 @@ int state_load_manifest(const char *dir, struct job_record *r)
 	yajl_val rows;
 	ssize_t n;
 
-	snprintf(path, sizeof path, "%s/ingest_manifest.json", dir);
+	snprintf(path, sizeof path, "%s/" STATE_MANIFEST, dir);
 	text = malloc(size);
 	if (!text)
 		return -ENOMEM;

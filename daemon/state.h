@@ -9,12 +9,16 @@
 
 #include "record.h"
 
+/* The daemon's own copy of ingest_manifest.json (root's, 0600), which
+ * artifacts.c writes beside the submitter's and a restart reads back. */
+#define STATE_MANIFEST "ingest_manifest.state.json"
+
 int state_save(const struct job_record *r);
 /* Fill r's persistent fields from dir/job.json; the rest is left alone.
  * -ENOENT when there is none, -EINVAL when it does not parse or names a
  * kb or sink that is not valid. */
 int state_load(const char *dir, struct job_record *r);
-/* Reload the rows of dir/ingest_manifest.json into r->batch_recs. */
+/* Reload the batch rows from dir/STATE_MANIFEST into r->batch_recs. */
 int state_load_manifest(const char *dir, struct job_record *r);
 
 #endif
