@@ -631,6 +631,32 @@ void jobs_interrupt_all(struct jobs *jobs)
 
 /* ---- the manager -------------------------------------------------------- */
 
+/* The daemon writes as root below state_dir: a directory someone else
+ * owns or may write, or a link in its place, would let them choose where
+ * (a link planted where a job directory or a chunks.jsonl goes). */
+static int trusted_dir(const char *path, char **err)
+{
+	struct stat st;
+	const char *why = NULL;
+
+	if (lstat(path, &st) < 0)
+		why = strerror(errno);
+	else if (S_ISLNK(st.st_mode))
+		why = "it is a symbolic link";
+	else if (!S_ISDIR(st.st_mode))
+		why = "it is not a directory";
+	else if (st.st_uid != geteuid())
+		why = "it belongs to another user";
+	else if (st.st_mode & (S_IWGRP | S_IWOTH))
+		why = "its group or others may write to it";
+	if (!why)
+		return 0;
+	if (asprintf(err, "refusing the state directory: %s: %s; use a directory of memsafed's "
+		     "own (for example: install -d -o root -g root -m 0755 %s)", path, why, path) < 0)
+		*err = NULL;
+	return -EPERM;
+}
+
 int jobs_new(struct event_base *base, const struct config *cfg,
 	     struct cgroup_root *cg, struct jobs **ret, char **err)
 {
@@ -656,6 +682,11 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 		if (asprintf(err, "cannot create the state directory %s: %s",
 			     cfg->state_dir, strerror(-r)) < 0)
 			*err = NULL;
+		jobs_free(jobs);
+		return r;
+	}
+	if ((r = trusted_dir(cfg->state_dir, err)) < 0 || (r = trusted_dir(jobs->jobs_dir, err)) < 0 ||
+	    (r = trusted_dir(jobs->spool_dir, err)) < 0) {
 		jobs_free(jobs);
 		return r;
 	}
