@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(build-essential autoconf automake pkg-config
       libevent-dev libyajl-dev libsystemd-dev libpoppler-glib-dev libseccomp-dev
-      libglib2.0-dev libcairo2-dev poppler-utils systemd mandoc procps)
+      libglib2.0-dev libcairo2-dev poppler-utils systemd mandoc procps strace)
 
 missing=()
 for p in "${pkgs[@]}"; do
