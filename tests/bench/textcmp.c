@@ -1,5 +1,7 @@
 /* textcmp: how much of two extracted texts is the same, after whitespace
- * is normalised (every run of whitespace counts as one space).
+ * is normalised (every run of whitespace counts as one space, and so does
+ * a bidi embedding mark, U+202A-U+202E, which poppler puts around right-
+ * to-left runs, per word in its selection text, per line in pdftotext).
  *
  *   textcmp [--min PERCENT] EXPECTED GOT
  *
@@ -18,8 +20,8 @@
  *
  *   textcmp --words [--min-recall R] [--max-extra X] [--show N] EXPECTED GOT
  *
- * Word fidelity instead, order aside: words are runs of non-whitespace,
- * compared byte for byte. Prints
+ * Word fidelity instead, order aside: words are runs of non-whitespace
+ * (bidi marks included, as above), compared byte for byte. Prints
  *
  *   words A B recall R% distinct D extra E extra_rate X%
  *
@@ -94,6 +96,16 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v';
 }
 
+/* Length of the bidi embedding mark at p (U+202A-U+202E, which poppler
+ * puts around right-to-left runs, per word or per line), or 0. They
+ * separate words like whitespace: where pdftotext and the worker place
+ * them differently, the words between them are still the same. */
+static size_t bidi_mark(const char *p, size_t left)
+{
+	return left >= 3 && (unsigned char)p[0] == 0xE2 && (unsigned char)p[1] == 0x80 &&
+	       (unsigned char)p[2] >= 0xAA && (unsigned char)p[2] <= 0xAE ? 3 : 0;
+}
+
 /* Split into words and pages (a trailing form feed ends the last page
  * rather than starting an empty one). */
 static void split(struct text *t, bool pages)
@@ -118,13 +130,18 @@ static void split(struct text *t, bool pages)
 			i++;
 			continue;
 		}
+		if (bidi_mark(t->data + i, t->len - i)) {
+			i += 3;
+			continue;
+		}
 		if (t->nw == t->cap) {
 			t->cap = t->cap ? 2 * t->cap : 4096;
 			t->w = xrealloc(t->w, t->cap * sizeof *t->w);
 		}
 		t->w[t->nw].s = t->data + i;
 		h = 2166136261u;
-		while (i < t->len && !is_space(t->data[i]) && t->data[i] != '\f')
+		while (i < t->len && !is_space(t->data[i]) && t->data[i] != '\f' &&
+		       !bidi_mark(t->data + i, t->len - i))
 			h = (h ^ (unsigned char)t->data[i++]) * 16777619u;
 		t->w[t->nw].len = (size_t)(t->data + i - t->w[t->nw].s);
 		t->w[t->nw].hash = h;
