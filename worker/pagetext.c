@@ -57,6 +57,11 @@ static double dmax(double a, double b)
 	return a > b ? a : b;
 }
 
+static double dabs(double a)
+{
+	return a < 0 ? -a : a;
+}
+
 /* Length of the intersection of [a1, a2] and [b1, b2] (either way round);
  * negative: the gap between them. */
 static double overlap(double a1, double a2, double b1, double b2)
@@ -66,12 +71,12 @@ static double overlap(double a1, double a2, double b1, double b2)
 
 static double height(const struct pagetext_box *a)
 {
-	return fabs(a->y2 - a->y1);
+	return dabs(a->y2 - a->y1);
 }
 
 static double width(const struct pagetext_box *a)
 {
-	return fabs(a->x2 - a->x1);
+	return dabs(a->x2 - a->x1);
 }
 
 static bool same_line(const struct pagetext_box *a, const struct pagetext_box *b)
@@ -108,7 +113,7 @@ static bool together(const struct pagetext_box *a, const struct pagetext_box *b,
 	if (same_line(a, b))
 		return overlap(a->x1, a->x2, b->x1, b->x2) >= -gap * h;
 	/* Vertical text: one column, and no wide gap down it. */
-	return fabs(a->x1 - b->x1) <= COLUMN_SLACK * w && fabs(a->x2 - b->x2) <= COLUMN_SLACK * w &&
+	return dabs(a->x1 - b->x1) <= COLUMN_SLACK * w && dabs(a->x2 - b->x2) <= COLUMN_SLACK * w &&
 	       overlap(a->y1, a->y2, b->y1, b->y2) >= -gap * w;
 }
 
