@@ -187,11 +187,72 @@ static void test_mismatch(void)
 	free(got);
 }
 
+/* s without spaces, newlines and hyphens, into out. */
+static void strip(const char *s, char *out)
+{
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\n' && *s != '-')
+			*out++ = *s;
+	*out = '\0';
+}
+
+/* Any text and any boxes (NaN, infinite, inverted, overlapping): never
+ * more than len + nbox bytes, and the characters are the text's, in
+ * order, but for the spaces and newlines added and hyphens dropped. */
+static void test_random(void)
+{
+	static const char *const pieces[] = {
+		"a", "Z", "-", " ", "\n", "\t", "é", "日", "\u202B", "\u202C", "\u05E9", "😀", "0",
+	};
+	static const double values[] = { 0, 1, -1, 5, 10, 12, 300, -300, 1e308, -1e308,
+					 __builtin_inf(), -__builtin_inf(), __builtin_nan("") };
+	unsigned seed = 12345;
+	bool all_ok = true, all_bounded = true, all_same = true;
+
+	for (int round = 0; round < 3000; round++) {
+		char text[512] = "", a[1024], b[1024], *got = NULL;
+		struct pagetext_box box[128];
+		size_t nchars = 0, nmarks = 0, nbox, len = 0;
+		int r;
+
+		for (int k = (int)((seed = seed * 1103515245 + 12345) >> 16) % 40; k > 0; k--) {
+			const char *p = pieces[((seed = seed * 1103515245 + 12345) >> 16) % 13];
+
+			strcat(text, p);
+			nchars++;
+			nmarks += p[0] == '\xE2';
+		}
+		nbox = round % 3 == 0 ? nchars : nchars - nmarks;
+		for (size_t k = 0; k < nbox; k++) {
+			double v[4];
+
+			for (int c = 0; c < 4; c++)
+				v[c] = round % 5 == 0 ? values[((seed = seed * 1103515245 + 12345) >> 16) % 13]
+						      : (double)(((seed = seed * 1103515245 + 12345) >> 16) % 50);
+			box[k] = (struct pagetext_box){ v[0], v[1], v[2], v[3] };
+		}
+		r = pagetext_fix(text, strlen(text), box, nbox, &got, &len);
+		if (r != 0) {
+			all_ok = false;
+			continue;
+		}
+		all_bounded &= len <= strlen(text) + nbox && len == strlen(got);
+		strip(text, a);
+		strip(got, b);
+		all_same &= strcmp(a, b) == 0;
+		free(got);
+	}
+	ok(all_ok, "random text and boxes: always accepted");
+	ok(all_bounded, "random text and boxes: never more than len + nbox bytes");
+	ok(all_same, "random text and boxes: the text's characters, in order");
+}
+
 int main(void)
 {
 	test_layouts();
 	test_vertical();
 	test_rtl();
 	test_mismatch();
+	test_random();
 	return tap_done();
 }
