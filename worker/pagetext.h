@@ -16,7 +16,8 @@
  * between them that are not next to each other on the page get a space
  * (same line) or a newline (otherwise) between them, and a line that ends
  * in '-' is joined to the next one without the hyphen, as pdftotext does
- * for every line but the last. Pure logic, no poppler. */
+ * for every line of a flow but its last (flows cannot be seen from here:
+ * every line of the page but its last). Pure logic, no poppler. */
 #ifndef MEMSAFE_PAGETEXT_H
 #define MEMSAFE_PAGETEXT_H
 
