@@ -279,8 +279,8 @@ if [ "${BENCH_REAL:-1}" != 0 ]; then
 
 	echo
 	echo "Real PDFs: word fidelity against pdftotext, and throughput ($real_reps runs each, medians)"
-	printf '%-10s %6s %6s | %9s %8s | %9s %8s | %8s %8s %6s | %s\n' document pages size_MB \
-		pg_recall pg_extra ch_recall ch_extra w_wall_s p_wall_s thru "made by"
+	printf '%-10s %6s %6s | %9s %8s | %9s %8s | %8s %8s %6s %6s | %s\n' document pages size_MB \
+		pg_recall pg_extra ch_recall ch_extra w_wall_s p_wall_s thru cpu "made by"
 	: >"$dir/real.table"
 	for d in "${list[@]}"; do
 		name=${d%%|*} made=${d#*|} pdf="$dir/real/${d%%|*}.pdf"
@@ -301,21 +301,25 @@ if [ "${BENCH_REAL:-1}" != 0 ]; then
 		done
 		w_wall=$(awk '{ print $2 }' "$dir/w" | median)
 		p_wall=$(awk '{ print $2 }' "$dir/p" | median)
+		w_cpu=$(awk '{ print $3 + $4 }' "$dir/w" | median)
+		p_cpu=$(awk '{ print $3 + $4 }' "$dir/p" | median)
 		awk -v n="$name" -v pg="${pages:-0}" -v sz="$(stat -c %s "$pdf")" -v pr="$pg_recall" \
-		    -v pe="$pg_extra" -v cr="$ch_recall" -v ce="$ch_extra" -v ww="$w_wall" -v pw="$p_wall" -v m="$made" \
-		    'BEGIN { printf "%-10s %6d %6.1f | %8.3f%% %7.3f%% | %8.3f%% %7.3f%% | %8.3f %8.3f %6.2f | %s\n",
-			n, pg, sz / 1048576, pr, pe, cr, ce, ww, pw, (ww > 0 ? pw / ww : 0), m }' |
+		    -v pe="$pg_extra" -v cr="$ch_recall" -v ce="$ch_extra" -v ww="$w_wall" -v pw="$p_wall" \
+		    -v wc="$w_cpu" -v pc="$p_cpu" -v m="$made" \
+		    'BEGIN { printf "%-10s %6d %6.1f | %8.3f%% %7.3f%% | %8.3f%% %7.3f%% | %8.3f %8.3f %6.2f %6.2f | %s\n",
+			n, pg, sz / 1048576, pr, pe, cr, ce, ww, pw, (ww > 0 ? pw / ww : 0), (wc > 0 ? pc / wc : 0), m }' |
 			tee -a "$dir/real.table"
 	done
 	echo
 	echo "pg_ = the text as the pages give it, ch_ = as the chunks carry it (default"
 	echo "chunking, no overlap); recall = share of pdftotext's words (page by page) the"
 	echo "worker has; extra = share of the worker's distinct words pdftotext has nowhere"
-	echo "(glued or split words); thru = worker pages/s / pdftotext pages/s (wall)."
+	echo "(glued or split words); thru = worker pages/s / pdftotext pages/s (wall),"
+	echo "cpu = the same on user+system CPU time (steadier on a loaded machine)."
 	echo
 	awk '
 		{ n++; name[n] = $1; pages[n] = $2; pr[n] = $5 + 0; pe[n] = $6 + 0; cr[n] = $8 + 0
-		  ce[n] = $9 + 0; thru[n] = $13 }
+		  ce[n] = $9 + 0; thru[n] = $13; cpu[n] = $14 }
 		END {
 			for (i = 1; i <= n; i++) {
 				pm = pr[i] >= 99.5 && pe[i] <= 0.2; cm = cr[i] >= 99.5 && ce[i] <= 0.2
@@ -324,8 +328,8 @@ if [ "${BENCH_REAL:-1}" != 0 ]; then
 			}
 			for (i = 1; i <= n; i++) if (pages[i] >= 1000) {
 				big++
-				printf "throughput >= 1.0x pdftotext on %-10s (%d pages): %s (%.2fx)\n",
-					name[i], pages[i], (thru[i] >= 1.0 ? "met" : "MISSED"), thru[i]
+				printf "throughput >= 1.0x pdftotext on %-10s (%d pages): %s (wall %.2fx, cpu %.2fx)\n",
+					name[i], pages[i], (thru[i] >= 1.0 ? "met" : "MISSED"), thru[i], cpu[i]
 			}
 			if (!big)
 				print "throughput on a big real PDF: none of 1,000 pages or more here (cplusplus is in c++-annotations-pdf)"
