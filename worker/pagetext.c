@@ -122,21 +122,32 @@ static bool is_space(char c)
 	return c == '\n' || c == ' ' || c == '\t' || c == '\r' || c == '\f';
 }
 
+/* Whether the character with box b, whose text ends at text + j, is the
+ * last of its word: the text goes on with a space or ends there, or the
+ * next character (box next; marks have none) does not continue it. */
+static bool alone(const char *text, size_t len, size_t j, bool skip_marks,
+		  const struct pagetext_box *b, const struct pagetext_box *next)
+{
+	while (skip_marks && is_mark(text + j, len - j))
+		j += 3;
+	return j >= len || is_space(text[j]) || !next || !contiguous(b, next);
+}
+
 int pagetext_fix(const char *text, size_t len, const struct pagetext_box *box, size_t nbox,
 		 char **ret, size_t *ret_len)
 {
 	const struct pagetext_box *prev = NULL;
-	bool prev_joined = false;
+	bool prev_joined = false, skip_marks = false;
 	size_t chars = 0, marks = 0, bi = 0, o = 0;
-	bool skip_marks = false;
 	char *out;
 
 	if (box) {
-		for (size_t i = 0; i < len; i++)
-			if (!is_cont((unsigned char)text[i])) {
-				chars++;
-				marks += is_mark(text + i, len - i);
-			}
+		for (size_t i = 0; i < len; i++) {
+			unsigned char ch = (unsigned char)text[i];
+
+			chars += !is_cont(ch);
+			marks += ch == 0xE2 && is_mark(text + i, len - i);
+		}
 		if (nbox == chars - marks)
 			skip_marks = true;
 		else if (nbox != chars)
@@ -146,20 +157,16 @@ int pagetext_fix(const char *text, size_t len, const struct pagetext_box *box, s
 	if (!out)
 		return -ENOMEM;
 	for (size_t i = 0; i < len;) {
-		const struct pagetext_box *b = NULL, *next = NULL;
-		size_t n = 1, j;
+		const struct pagetext_box *b = NULL;
+		size_t n = 1;
 		char c = text[i];
 
+		/* A character is its lead byte and what continues it, as
+		 * counted above (even in invalid UTF-8, never more boxes). */
 		while (i + n < len && is_cont((unsigned char)text[i + n]))
 			n++;
-		if (box && !(skip_marks && is_mark(text + i, len - i)))
+		if (box && bi < nbox && !(skip_marks && n == 3 && is_mark(text + i, 3)))
 			b = &box[bi++];
-		/* The next character that has a box, and whether it is a
-		 * space or the end (marks have no box: look past them). */
-		for (j = i + n; skip_marks && is_mark(text + j, len - j); j += 3)
-			;
-		if (box && bi < nbox)
-			next = &box[bi];
 		if (c == '\n' && o > 0 && out[o - 1] == '-' && i + 1 < len) {
 			/* A hyphenated line: join it to the next, without the
 			 * hyphen, and without a break between the halves, as
@@ -172,18 +179,19 @@ int pagetext_fix(const char *text, size_t len, const struct pagetext_box *box, s
 			prev = NULL;
 		} else {
 			if (prev && b) {
-				bool single = !prev_joined ||
-					      j >= len || is_space(text[j]) || !next || !contiguous(b, next);
+				bool joined = contiguous(prev, b);
 
-				if (!together(prev, b, single))
+				if (!joined && !together(prev, b, !prev_joined || alone(text, len, i + n, skip_marks,
+											b, bi < nbox ? &box[bi] : NULL)))
 					out[o++] = same_line(prev, b) ? ' ' : '\n';
+				prev_joined = joined;
+			} else if (b) {
+				prev_joined = false;
 			}
 			memcpy(out + o, text + i, n);
 			o += n;
-			if (b) {
-				prev_joined = prev && contiguous(prev, b);
+			if (b)
 				prev = b;
-			}
 		}
 		i += n;
 	}

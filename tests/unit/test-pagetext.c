@@ -177,6 +177,12 @@ static void test_mismatch(void)
 	is_int(r, 0, "no boxes: accepted");
 	is_str(got, "multiline texthere-", "no boxes: hyphenated lines are still joined");
 	free(got);
+	/* Invalid UTF-8 (poppler's text is not, but): a stray continuation
+	 * byte is part of the character before it, one box each. */
+	got = fix("a\x80\x80" "b", box, 2, &r);
+	is_int(r, 0, "invalid UTF-8: characters counted by lead bytes");
+	is_str(got, "a\x80\x80" "b", "invalid UTF-8: passed through, no box read beyond the last");
+	free(got);
 	/* Degenerate boxes (zero height) cannot be judged: no break. */
 	box[1] = (struct pagetext_box){ 300, 0, 300, 0 };
 	got = fix("ab", box, 2, &r);
