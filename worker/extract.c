@@ -284,19 +284,21 @@ static int page_text(PopplerPage *page, char **ret, size_t *ret_len)
 	guint nrects = 0;
 	char *text, *fixed;
 	size_t len, flen;
-	double w, h;
+	double w = 0, h = 0;
 	int r;
 
 	*ret = NULL;
 	*ret_len = 0;
 	/* Not the page's rectangle, as poppler_page_get_text asks for, but
-	 * one page size more on every side: poppler keeps the characters
+	 * the page's longer side more on every side (a /Rotate'd page's text
+	 * runs along either side): poppler keeps the characters
 	 * that start on the page, and a selection that ends at the page's
 	 * edge leaves out those that run past it ("0.2" in a code listing
 	 * that overflows the margin loses its "2"), one that starts at the
 	 * page's corner can miss text above or left of it. */
 	poppler_page_get_size(page, &w, &h);
-	area = (PopplerRectangle){ -w, -h, 2 * w, 2 * h };
+	w = MAX(w, h);  /* whichever way the page is turned */
+	area = (PopplerRectangle){ -w, -w, 2 * w, 2 * w };
 	text = poppler_page_get_text_for_area(page, &area);
 	if (!text)
 		return 0;
