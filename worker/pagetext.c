@@ -25,6 +25,8 @@
  * under 0.1 box heights and those between cells over 1, but for some
  * one-character bullets at 0.7.
  */
+/* The widest gap, in box heights, that still continues a line: between
+ * two words of several characters, and when one is a word on its own. */
 #define GAP_MAX 0.15
 #define GAP_MAX_SINGLE 0.5
 /* Share of the shorter box's height two boxes must have in common to be
