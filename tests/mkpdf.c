@@ -22,6 +22,16 @@
  *                    costs ~5x more memory per word, but poppler's time
  *                    then grows quadratically with the word count.
  *
+ *   --layout description  sets the body as a description list, as LaTeX
+ *                    manuals list commands: a bold label ("\\word") at
+ *                    the left margin and the item's text in a column to
+ *                    its right, starting on the label's baseline. poppler
+ *                    takes the labels and the texts for the cells of a
+ *                    table, and its selection text (poppler_page_get_text)
+ *                    glues each label to the end of its text's first line
+ *                    or to the start of it: "\\ovalUse" for "\\oval"
+ *                    and "Use".
+ *
  * The body text of page n depends only on (seed, n), so a page's words
  * are the same whatever --pages is.
  */
@@ -58,6 +68,12 @@
 #define COS_25_DEG     0.9063  /* the largest tilt is 5 steps = 25 degrees */
 #define PI 3.14159265358979323846
 #define MAX_WORD       9
+/* --layout description: the labels' column (LaTeX's \leftmargin, set
+ * wide as manuals do for their command lists) and \labelsep (0.5em),
+ * the least space between a label and its text. */
+#define LABEL_COLUMN   50.0
+#define LABEL_SEP      (0.5 * BODY_SIZE)
+#define ITEM_SEP       8.0
 
 struct options {
 	long pages;
@@ -67,6 +83,8 @@ struct options {
 	long heavy_page;        /* 0 = none */
 	long heavy_words;
 	int heavy_diagonal;     /* tilt heavy words off the page axes */
+	int description;        /* --layout description */
+	int mixed;              /* --script mixed */
 	uint64_t seed;
 	double page_w, page_h;
 	const char *text_out;   /* NULL = none */
@@ -97,6 +115,13 @@ static const char usage_text[] =
 	"                     axes: ~9 KB per word, but poppler's time grows\n"
 	"                     quadratically (10000 words: ~100 MB, ~2 s;\n"
 	"                     20000 words: ~195 MB, ~13 s)\n"
+	"  --layout KIND      body layout: plain (default) or description, a\n"
+	"                     description list (a bold label at the margin, the\n"
+	"                     item's text after it on the same baseline)\n"
+	"  --script KIND      body words: latin (default) or mixed, words of\n"
+	"                     Latin, Greek, Hebrew, Arabic, Chinese, Japanese\n"
+	"                     and Korean script (without a CJK font installed,\n"
+	"                     cairo still maps the glyphs it draws to the text)\n"
 	"  --seed S           seed for the word generator (default 1)\n"
 	"  --page-size WxH    page size in points (default 612x792)\n"
 	"  --text-out FILE    also write the text drawn to FILE, one line per\n"
@@ -168,6 +193,24 @@ static void rng_word(struct rng *r, char buf[MAX_WORD + 1])
 	buf[len] = '\0';
 }
 
+/* --script mixed: words of several scripts, right-to-left ones included,
+ * none longer than MAX_WORD bytes. */
+static const char *const mixed_words[] = {
+	"page", "text", "café", "Straße", "λέξη", "שלום", "עולם", "ספר",
+	"سلام", "كتاب", "日本語", "文章", "中文", "测试", "한국어", "글",
+};
+
+/* The next body word: rng_word, or with --script mixed one of mixed_words. */
+static void body_word(struct rng *r, int mixed, char buf[MAX_WORD + 1])
+{
+	if (!mixed) {
+		rng_word(r, buf);
+		return;
+	}
+	snprintf(buf, MAX_WORD + 1, "%s",
+		 mixed_words[rng_next(r) % (sizeof mixed_words / sizeof *mixed_words)]);
+}
+
 /* ---- argument parsing ------------------------------------------------- */
 
 static long parse_long(const char *opt, const char *arg, long min, long max)
@@ -201,7 +244,7 @@ static void parse_page_size(const char *arg, double *w, double *h)
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	enum { O_PAGES = 256, O_WORDS, O_IMAGE_PAGES, O_IMAGE_SIZE, O_HEAVY_PAGE,
-	       O_HEAVY_WORDS, O_HEAVY_DIAGONAL, O_SEED, O_PAGE_SIZE, O_TEXT_OUT,
+	       O_HEAVY_WORDS, O_HEAVY_DIAGONAL, O_LAYOUT, O_SCRIPT, O_SEED, O_PAGE_SIZE, O_TEXT_OUT,
 	       O_HELP };
 	static const struct option longopts[] = {
 		{ "pages",       required_argument, NULL, O_PAGES },
@@ -211,6 +254,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "heavy-page",  required_argument, NULL, O_HEAVY_PAGE },
 		{ "heavy-words", required_argument, NULL, O_HEAVY_WORDS },
 		{ "heavy-diagonal", no_argument,   NULL, O_HEAVY_DIAGONAL },
+		{ "layout",      required_argument, NULL, O_LAYOUT },
+		{ "script",      required_argument, NULL, O_SCRIPT },
 		{ "seed",        required_argument, NULL, O_SEED },
 		{ "page-size",   required_argument, NULL, O_PAGE_SIZE },
 		{ "text-out",    required_argument, NULL, O_TEXT_OUT },
@@ -221,7 +266,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 	*o = (struct options){
 		.pages = 1, .words = 200, .image_pages = 0, .image_size = 2000,
-		.heavy_page = 0, .heavy_words = 60000, .heavy_diagonal = 0, .seed = 1,
+		.heavy_page = 0, .heavy_words = 60000, .heavy_diagonal = 0, .description = 0,
+		.mixed = 0, .seed = 1,
 		.page_w = 612, .page_h = 792, .text_out = NULL, .out = NULL,
 	};
 
@@ -237,6 +283,22 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case O_HEAVY_PAGE:  o->heavy_page = parse_long("--heavy-page", optarg, 1, LONG_MAX); break;
 		case O_HEAVY_WORDS: o->heavy_words = parse_long("--heavy-words", optarg, 0, 100000000); break;
 		case O_HEAVY_DIAGONAL: o->heavy_diagonal = 1; break;
+		case O_LAYOUT:
+			if (strcmp(optarg, "plain") == 0)
+				o->description = 0;
+			else if (strcmp(optarg, "description") == 0)
+				o->description = 1;
+			else
+				usage_error("--layout: expected plain or description, got '%s'", optarg);
+			break;
+		case O_SCRIPT:
+			if (strcmp(optarg, "latin") == 0)
+				o->mixed = 0;
+			else if (strcmp(optarg, "mixed") == 0)
+				o->mixed = 1;
+			else
+				usage_error("--script: expected latin or mixed, got '%s'", optarg);
+			break;
 		case O_SEED:        o->seed = (uint64_t)parse_long("--seed", optarg, 0, LONG_MAX); break;
 		case O_PAGE_SIZE:   parse_page_size(optarg, &o->page_w, &o->page_h); break;
 		case O_TEXT_OUT:    o->text_out = optarg; break;
@@ -347,7 +409,7 @@ static void draw_body(cairo_t *cr, const struct options *o, long page)
 		double w = 0;
 
 		if (i < o->words) {
-			rng_word(&r, word);
+			body_word(&r, o->mixed, word);
 			cairo_text_extents(cr, word, &ext);
 			w = ext.x_advance;
 		}
@@ -378,6 +440,85 @@ static void draw_body(cairo_t *cr, const struct options *o, long page)
 		len += strlen(word);
 		x += w;
 	}
+}
+
+/* The body as a description list: items of 8 to 32 words, each led by
+ * a bold label "\\word" at the left margin; the item's text is set in a
+ * column LABEL_COLUMN from the margin (or LABEL_SEP after a label that
+ * is wider), its first line on the label's baseline. Label and every line
+ * are separate show_text calls, as TeX sets them. The sidecar text has
+ * the label and the first line on one line, with a space between them. */
+static void draw_description(cairo_t *cr, const struct options *o, long page)
+{
+	const double right = o->page_w - MARGIN;
+	char line[4096], word[MAX_WORD + 1], label[MAX_WORD + 2];
+	double y = MARGIN + HEADER_SIZE + 2 * BODY_LEADING, space, x0, x;
+	cairo_text_extents_t ext;
+	struct rng r;
+	long left = o->words;
+
+	cairo_set_font_size(cr, BODY_SIZE);
+	cairo_text_extents(cr, " ", &ext);
+	space = ext.x_advance;
+	rng_init(&r, o->seed, page, STREAM_BODY);
+	while (left > 0) {
+		long n = 8 + (long)(rng_next(&r) % 25);
+		size_t len = 0;
+
+		if (n > left)
+			n = left;
+		left -= n;
+		label[0] = '\\';
+		rng_word(&r, label + 1);
+		cairo_select_font_face(cr, FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL,
+				       CAIRO_FONT_WEIGHT_BOLD);
+		cairo_set_font_size(cr, BODY_SIZE);
+		cairo_text_extents(cr, label, &ext);
+		cairo_move_to(cr, MARGIN, y);
+		cairo_show_text(cr, label);
+		text_out_str(label);
+		text_out_str(" ");
+		cairo_select_font_face(cr, FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL,
+				       CAIRO_FONT_WEIGHT_NORMAL);
+		cairo_set_font_size(cr, BODY_SIZE);
+		x0 = MARGIN + LABEL_COLUMN;
+		if (ext.x_advance + LABEL_SEP > LABEL_COLUMN)
+			x0 = MARGIN + ext.x_advance + LABEL_SEP;
+		x = x0;
+		for (long i = 0; i <= n; i++) {
+			double w = 0;
+
+			if (i < n) {
+				body_word(&r, o->mixed, word);
+				cairo_text_extents(cr, word, &ext);
+				w = ext.x_advance;
+			}
+			if (len > 0 && (i == n || x + space + w > right ||
+					len + 1 + MAX_WORD >= sizeof line)) {
+				line[len] = '\0';
+				cairo_move_to(cr, x0, y);
+				cairo_show_text(cr, line);
+				text_out_str(line);
+				text_out_str("\n");
+				y += BODY_LEADING;
+				x = x0 = MARGIN + LABEL_COLUMN;
+				len = 0;
+			}
+			if (i == n)
+				break;
+			if (len > 0) {
+				line[len++] = ' ';
+				x += space;
+			}
+			memcpy(line + len, word, strlen(word));
+			len += strlen(word);
+			x += w;
+		}
+		y += ITEM_SEP;
+	}
+	if (y > o->page_h - MARGIN)
+		fprintf(stderr, "mkpdf: warning: page %ld: %ld words do not fit; "
+			"the rest run off the page\n", page, o->words);
 }
 
 /* Smallest font size (rounded up to half a point) at which every lowercase
@@ -506,6 +647,8 @@ int main(int argc, char **argv)
 		draw_header(cr, &o, page);
 		if (page == o.heavy_page)
 			draw_heavy(cr, &o, page);
+		else if (o.description)
+			draw_description(cr, &o, page);
 		else
 			draw_body(cr, &o, page);
 		text_out_str("\n\f");

@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <poll.h>
 #include <poppler.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -15,6 +17,7 @@
 
 #include "emit.h"
 #include "extract.h"
+#include "pagetext.h"
 #include "util.h"
 
 /* The most one splice or copy_file_range call moves into the scratch file. */
@@ -49,7 +52,12 @@ int extract_preinit(void)
 	/* Touch the text path once so everything it loads lazily is loaded. */
 	page = poppler_document_get_page(preinit_doc, 0);
 	if (page) {
+		PopplerRectangle *rects = NULL;
+		guint n = 0;
+
 		g_free(poppler_page_get_text(page));
+		if (poppler_page_get_text_layout(page, &rects, &n))
+			g_free(rects);
 		g_object_unref(page);
 	}
 	return 0;
@@ -258,6 +266,64 @@ static int map_scratch(int fd, struct scratch_map *ret)
 	return 0;
 }
 
+/* PopplerRectangle and pagetext_box are the same four doubles. */
+_Static_assert(sizeof(PopplerRectangle) == sizeof(struct pagetext_box) &&
+	       offsetof(PopplerRectangle, x1) == offsetof(struct pagetext_box, x1) &&
+	       offsetof(PopplerRectangle, y1) == offsetof(struct pagetext_box, y1) &&
+	       offsetof(PopplerRectangle, x2) == offsetof(struct pagetext_box, x2) &&
+	       offsetof(PopplerRectangle, y2) == offsetof(struct pagetext_box, y2),
+	       "PopplerRectangle is not laid out as struct pagetext_box");
+
+/* The text of a page, its words apart where pdftotext has them apart
+ * (see pagetext.h): poppler's selection text, mended with the box of
+ * every character. Returns 0 with the text in *ret (free it; NULL
+ * when the page has none), or -ENOMEM. */
+static int page_text(PopplerPage *page, char **ret, size_t *ret_len)
+{
+	PopplerRectangle *rects = NULL, area;
+	guint nrects = 0;
+	char *text, *fixed;
+	size_t len, flen;
+	double w = 0, h = 0;
+	int r;
+
+	*ret = NULL;
+	*ret_len = 0;
+	/* Not the page's rectangle, as poppler_page_get_text asks for, but
+	 * the page's longer side more on every side (a /Rotate'd page's text
+	 * runs along either side): poppler keeps the characters
+	 * that start on the page, and a selection that ends at the page's
+	 * edge leaves out those that run past it ("0.2" in a code listing
+	 * that overflows the margin loses its "2"), one that starts at the
+	 * page's corner can miss text above or left of it. */
+	poppler_page_get_size(page, &w, &h);
+	w = MAX(w, h);  /* whichever way the page is turned */
+	area = (PopplerRectangle){ -w, -w, 2 * w, 2 * w };
+	text = poppler_page_get_text_for_area(page, &area);
+	if (!text)
+		return 0;
+	len = strlen(text);
+	if (len == 0) {
+		g_free(text);
+		return 0;
+	}
+	if (!poppler_page_get_text_layout_for_area(page, &area, &rects, &nrects))
+		nrects = 0;
+	r = pagetext_fix(text, len, (const struct pagetext_box *)rects, nrects, &fixed, &flen);
+	/* Boxes that do not match the text (a character poppler could not
+	 * map to UTF-8, a NUL that cut the text short): join hyphenated
+	 * lines only. */
+	if (r == -EINVAL)
+		r = pagetext_fix(text, len, NULL, 0, &fixed, &flen);
+	g_free(rects);
+	g_free(text);
+	if (r < 0)
+		return r;
+	*ret = fixed;
+	*ret_len = flen;
+	return 0;
+}
+
 static int extract_pdf(const struct extract_opts *o, struct chunker *c, char *buf,
 		       size_t len)
 {
@@ -301,6 +367,7 @@ static int extract_pdf(const struct extract_opts *o, struct chunker *c, char *bu
 	for (unsigned i = MAX(o->first_page, 1u); i <= pages; i++) {
 		PopplerPage *page;
 		char *text;
+		size_t tlen;
 
 		if ((r = emit_page(i, pages)) < 0)
 			goto out;
@@ -309,15 +376,17 @@ static int extract_pdf(const struct extract_opts *o, struct chunker *c, char *bu
 			emit_page_error(i, "poppler could not load this page");
 			continue;
 		}
-		text = poppler_page_get_text(page);
+		r = page_text(page, &text, &tlen);
 		/* Free the page before the next one is loaded: peak memory is
 		 * one page, not the document. */
 		g_object_unref(page);
+		if (r < 0)
+			goto out;
 		if (i % DROP_EVERY_PAGES == 0)
 			madvise(map.addr, map.len, MADV_DONTNEED);
 		if (text) {
-			r = chunker_feed(c, text, strlen(text), i, now_mono_ms());
-			g_free(text);
+			r = chunker_feed(c, text, tlen, i, now_mono_ms());
+			free(text);
 			if (r < 0 || (r = chunker_end_page(c, now_mono_ms())) < 0)
 				goto out;
 		}

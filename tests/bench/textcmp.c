@@ -1,5 +1,7 @@
 /* textcmp: how much of two extracted texts is the same, after whitespace
- * is normalised (every run of whitespace counts as one space).
+ * is normalised (every run of whitespace counts as one space, and so does
+ * a bidi embedding mark, U+202A-U+202E, which poppler puts around right-
+ * to-left runs, per word in its selection text, per line in pdftotext).
  *
  *   textcmp [--min PERCENT] EXPECTED GOT
  *
@@ -14,7 +16,23 @@
  *
  * where S = 200 M / (A + B). If the page counts differ the files are
  * compared as one page each. Exit: 0 when S >= --min (default 99), 1 when
- * below, 2 for bad usage or an unreadable file. */
+ * below, 2 for bad usage or an unreadable file.
+ *
+ *   textcmp --words [--min-recall R] [--max-extra X] [--show N] EXPECTED GOT
+ *
+ * Word fidelity instead, order aside: words are runs of non-whitespace
+ * (bidi marks included, as above), compared byte for byte. Prints
+ *
+ *   words A B recall R% distinct D extra E extra_rate X%
+ *
+ * where R is the share of EXPECTED's words (counted with repeats, page by
+ * page when both have the same pages) that GOT also has on that page, and
+ * X = 100 E / D, E being the distinct words of GOT that appear nowhere in
+ * EXPECTED (words glued together, split apart or mangled) out of GOT's D
+ * distinct words. --show N lists up to N of those extra words and N of
+ * the missed ones on standard error. Exit: 0 when R >= --min-recall
+ * (default 99.5) and X <= --max-extra (default 0.2), 1 otherwise, 2 as
+ * above. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -78,6 +96,16 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v';
 }
 
+/* Length of the bidi embedding mark at p (U+202A-U+202E, which poppler
+ * puts around right-to-left runs, per word or per line), or 0. They
+ * separate words like whitespace: where pdftotext and the worker place
+ * them differently, the words between them are still the same. */
+static size_t bidi_mark(const char *p, size_t left)
+{
+	return left >= 3 && (unsigned char)p[0] == 0xE2 && (unsigned char)p[1] == 0x80 &&
+	       (unsigned char)p[2] >= 0xAA && (unsigned char)p[2] <= 0xAE ? 3 : 0;
+}
+
 /* Split into words and pages (a trailing form feed ends the last page
  * rather than starting an empty one). */
 static void split(struct text *t, bool pages)
@@ -102,13 +130,18 @@ static void split(struct text *t, bool pages)
 			i++;
 			continue;
 		}
+		if (bidi_mark(t->data + i, t->len - i)) {
+			i += 3;
+			continue;
+		}
 		if (t->nw == t->cap) {
 			t->cap = t->cap ? 2 * t->cap : 4096;
 			t->w = xrealloc(t->w, t->cap * sizeof *t->w);
 		}
 		t->w[t->nw].s = t->data + i;
 		h = 2166136261u;
-		while (i < t->len && !is_space(t->data[i]) && t->data[i] != '\f')
+		while (i < t->len && !is_space(t->data[i]) && t->data[i] != '\f' &&
+		       !bidi_mark(t->data + i, t->len - i))
 			h = (h ^ (unsigned char)t->data[i++]) * 16777619u;
 		t->w[t->nw].len = (size_t)(t->data + i - t->w[t->nw].s);
 		t->w[t->nw].hash = h;
@@ -203,20 +236,169 @@ static uint64_t norm_chars(const struct word *w, size_t n)
 	return c ? c - 1 : 0;
 }
 
+/* ---- word fidelity (--words) ------------------------------------------ */
+
+/* An open-addressing set of words with a count per word. */
+struct bag {
+	const struct word **slot;
+	uint32_t *count;
+	size_t cap, n;
+};
+
+static void bag_init(struct bag *b, size_t want)
+{
+	b->cap = 64;
+	while (b->cap < 2 * want + 2)
+		b->cap *= 2;
+	b->slot = xrealloc(NULL, b->cap * sizeof *b->slot);
+	b->count = xrealloc(NULL, b->cap * sizeof *b->count);
+	memset(b->slot, 0, b->cap * sizeof *b->slot);
+	b->n = 0;
+}
+
+static void bag_free(struct bag *b)
+{
+	free(b->slot);
+	free(b->count);
+}
+
+/* The slot of w: where it is, or the empty one where it would go. */
+static size_t bag_find(const struct bag *b, const struct word *w)
+{
+	size_t i = w->hash & (b->cap - 1);
+
+	while (b->slot[i] && !same(b->slot[i], w))
+		i = (i + 1) & (b->cap - 1);
+	return i;
+}
+
+static void bag_add(struct bag *b, const struct word *w)
+{
+	size_t i = bag_find(b, w);
+
+	if (!b->slot[i]) {
+		b->slot[i] = w;
+		b->count[i] = 0;
+		b->n++;
+	}
+	b->count[i]++;
+}
+
+/* Take one w out of the bag; false when there was none left. */
+static bool bag_take(struct bag *b, const struct word *w)
+{
+	size_t i = bag_find(b, w);
+
+	if (!b->slot[i] || b->count[i] == 0)
+		return false;
+	b->count[i]--;
+	return true;
+}
+
+static void show_word(const char *what, const struct word *w)
+{
+	fprintf(stderr, "textcmp: %s: %.*s\n", what, (int)w->len, w->s);
+}
+
+static int compare_words(struct text *t, double min_recall, double max_extra,
+			 long show)
+{
+	struct bag all, seen, page;
+	uint64_t matched = 0, extra = 0;
+	long shown_extra = 0, shown_missed = 0;
+	double recall, rate;
+
+	/* Recall, page by page: every expected word that got's page holds. */
+	for (size_t p = 0; p < t[0].npages; p++) {
+		size_t a0 = t[0].page_at[p], a1 = t[0].page_at[p + 1];
+		size_t b0 = t[1].page_at[p], b1 = t[1].page_at[p + 1];
+
+		bag_init(&page, b1 - b0);
+		for (size_t i = b0; i < b1; i++)
+			bag_add(&page, &t[1].w[i]);
+		for (size_t i = a0; i < a1; i++) {
+			if (bag_take(&page, &t[0].w[i]))
+				matched++;
+			else if (shown_missed < show) {
+				show_word("missed", &t[0].w[i]);
+				shown_missed++;
+			}
+		}
+		bag_free(&page);
+	}
+	/* Extra: got's distinct words that expected has nowhere. */
+	bag_init(&all, t[0].nw);
+	for (size_t i = 0; i < t[0].nw; i++)
+		bag_add(&all, &t[0].w[i]);
+	bag_init(&seen, t[1].nw);
+	for (size_t i = 0; i < t[1].nw; i++) {
+		size_t j = bag_find(&seen, &t[1].w[i]);
+
+		if (seen.slot[j])
+			continue;
+		bag_add(&seen, &t[1].w[i]);
+		if (!all.slot[bag_find(&all, &t[1].w[i])]) {
+			extra++;
+			if (shown_extra < show) {
+				show_word("extra", &t[1].w[i]);
+				shown_extra++;
+			}
+		}
+	}
+	recall = t[0].nw ? 100.0 * (double)matched / (double)t[0].nw : 0;
+	rate = seen.n ? 100.0 * (double)extra / (double)seen.n : 0;
+	printf("words %zu %zu recall %.3f%% distinct %zu extra %llu extra_rate %.3f%%\n",
+	       t[0].nw, t[1].nw, recall, seen.n, (unsigned long long)extra, rate);
+	bag_free(&all);
+	bag_free(&seen);
+	return recall >= min_recall && rate <= max_extra ? 0 : 1;
+}
+
+/* A number option's value, or exit 2. */
+static double num_arg(const char *opt, const char *arg)
+{
+	char *end;
+	double v = strtod(arg, &end);
+
+	if (end == arg || *end != '\0' || v < 0) {
+		fprintf(stderr, "textcmp: %s: expected a number >= 0, got '%s'\n", opt, arg);
+		exit(2);
+	}
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	struct text t[2] = { 0 };
-	double min = 99.0, sim;
+	double min = 99.0, min_recall = 99.5, max_extra = 0.2, sim;
 	uint64_t ca, cb, matched = 0;
+	bool by_page, words = false;
+	long show = 0;
 	int argi = 1;
-	bool by_page;
 
-	if (argc == 5 && strcmp(argv[1], "--min") == 0) {
-		min = strtod(argv[2], NULL);
-		argi = 3;
+	for (; argi < argc && strncmp(argv[argi], "--", 2) == 0; argi++) {
+		const char *opt = argv[argi];
+
+		if (strcmp(opt, "--words") == 0) {
+			words = true;
+			continue;
+		}
+		if (argi + 1 >= argc || (strcmp(opt, "--min") != 0 && strcmp(opt, "--min-recall") != 0 &&
+					 strcmp(opt, "--max-extra") != 0 && strcmp(opt, "--show") != 0))
+			break;
+		if (strcmp(opt, "--min") == 0)
+			min = num_arg(opt, argv[++argi]);
+		else if (strcmp(opt, "--min-recall") == 0)
+			min_recall = num_arg(opt, argv[++argi]);
+		else if (strcmp(opt, "--max-extra") == 0)
+			max_extra = num_arg(opt, argv[++argi]);
+		else
+			show = (long)num_arg(opt, argv[++argi]);
 	}
 	if (argc - argi != 2) {
-		fprintf(stderr, "usage: textcmp [--min PERCENT] EXPECTED GOT\n");
+		fprintf(stderr, "usage: textcmp [--min PERCENT] EXPECTED GOT\n"
+				"       textcmp --words [--min-recall PERCENT] [--max-extra PERCENT] "
+				"[--show N] EXPECTED GOT\n");
 		return 2;
 	}
 	for (int i = 0; i < 2; i++) {
@@ -235,6 +417,14 @@ int main(int argc, char **argv)
 			split(&t[i], false);
 		}
 	}
+	if (t[0].nw == 0) {
+		/* Two empty texts would match "100%" and prove nothing. */
+		fprintf(stderr, "textcmp: %s has no text: nothing to compare against\n",
+			argv[argi]);
+		return 2;
+	}
+	if (words)
+		return compare_words(t, min_recall, max_extra, show);
 	for (size_t p = 0; p < t[0].npages; p++) {
 		size_t a0 = t[0].page_at[p], a1 = t[0].page_at[p + 1];
 		size_t b0 = t[1].page_at[p], b1 = t[1].page_at[p + 1];
@@ -250,12 +440,6 @@ int main(int argc, char **argv)
 		matched += t[0].npages - 1;
 	if (matched > ca || matched > cb)
 		matched = ca < cb ? ca : cb;
-	if (ca == 0) {
-		/* Two empty texts would match "100%" and prove nothing. */
-		fprintf(stderr, "textcmp: %s has no text: nothing to compare against\n",
-			argv[argi]);
-		return 2;
-	}
 	sim = 200.0 * (double)matched / (double)(ca + cb);
 	printf("pages %zu chars %llu %llu matched %llu similarity %.3f%%\n", t[0].npages,
 	       (unsigned long long)ca, (unsigned long long)cb, (unsigned long long)matched, sim);
