@@ -71,8 +71,9 @@ static int kb_open(const char *path, uid_t uid, gid_t gid, char *err, size_t err
 		close(fd);
 		return -EPERM;
 	}
+	/* chmod while still root's: no CAP_FOWNER needed. */
 	if ((st.st_uid != uid || st.st_gid != gid || (st.st_mode & 07777) != 0600) &&
-	    (fchown(fd, uid, gid) < 0 || fchmod(fd, 0600) < 0)) {
+	    (fchmod(fd, 0600) < 0 || fchown(fd, uid, gid) < 0)) {
 		r = -errno;
 		snprintf(err, errsz, "cannot give %s to uid %u: %s", path, (unsigned)uid,
 			 strerror(errno));
