@@ -13,6 +13,7 @@
 #include "attempt.h"
 #include "cgroup.h"
 #include "config.h"
+#include "events.h"
 #include "json.h"
 #include "log.h"
 #include "artifacts.h"
@@ -118,6 +119,7 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 		jr->batches_flushed++;
 		jr->flushed_page = rec->last_page;
 	}
+	events_progress(job);
 	snprintf(op, sizeof op, "batch %" PRIu64, rec->id);
 	log_memory(jr->id, op, rec->rss_mb);
 	if (rec->rss_mb * 1048576.0 > (double)job->cfg->memory_warn)
@@ -215,6 +217,7 @@ static int frame(struct job *job, const char *body, size_t len)
 			jr->pages = (unsigned)n;
 		if (json_get_u64(v, "page", &n) == 0 && n <= UINT32_MAX)
 			jr->page = (unsigned)n;
+		events_progress(job);
 		return 0;
 	case FRAME_BATCH:
 		return frame_batch(job, v, body, len);

@@ -19,6 +19,7 @@
 #include "attempt.h"
 #include "cgroup.h"
 #include "config.h"
+#include "events.h"
 #include "jobs.h"
 #include "kmsg.h"
 #include "log.h"
@@ -61,6 +62,7 @@ void jobs_enqueue(struct jobs *jobs, struct job *job)
 		TAILQ_INSERT_TAIL(&jobs->queue, job, queue);
 	jobs->queued++;
 	job->r.state = JOB_QUEUED;
+	events_state(job, "queued");
 }
 
 /* ---- memory pressure ---------------------------------------------------- */
@@ -94,8 +96,10 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 		jobs_pressure(jobs, "system memory PSI avg10 above the threshold (polling)");
 	pressure_relax(&jobs->all, cfg, sys.psi_some_avg10, jobs->last_high_ms);
 	TAILQ_FOREACH(job, &jobs->all, all)
-		if (job->r.state == JOB_RUNNING && job->cg)
+		if (job->r.state == JOB_RUNNING && job->cg) {
 			pressure_sample(job, &sys, now);
+			events_sample(job);
+		}
 }
 
 /* ---- the end of a job --------------------------------------------------- */
@@ -218,7 +222,7 @@ static void finish(struct job *job, enum job_end end)
 		if (sampler_read_system(&sys) == 0)
 			pressure_sample(job, &sys, now_mono_ms());
 	}
-	job_check_events(job);
+	events_check(job);
 	if (r->kind == JOB_INGEST && end != END_OK && end != END_BAD_DOCUMENT &&
 	    r->started_mono && r->page > r->flushed_page)
 		attempt_record_killed_batch(job, end);
@@ -257,6 +261,7 @@ static void finish(struct job *job, enum job_end end)
 		jobs_spool_path(jobs, r->id, path, sizeof path);
 		unlink(path);
 	}
+	events_end(job);
 	/* What is on disk now need not stay in memory. */
 	record_drop_batches(r);
 	jobs->running--;
@@ -323,10 +328,12 @@ static int retry(struct job *job)
 	log_job(LOG_WARNING, r->id, NULL, "%s", r->message);
 	attempt_reset(job);
 	r->page = plan.next_page - 1;
-	if (start(job) < 0)
+	if (start(job) < 0) {
 		finish(job, END_CRASH);
-	else
+	} else {
 		job_save(job);
+		events_state(job, "retried");
+	}
 	return 1;
 }
 
@@ -395,7 +402,7 @@ static void worker_gone(struct job *job)
 		r->exit_code = si->si_status;
 	else
 		r->exit_signal = si->si_status;
-	job_check_events(job);
+	events_check(job);
 	x.oom_kills = r->cgstats.ev.oom_kill;
 	end = outcome_classify(&x);
 	if (end == END_CRASH && !r->message)
@@ -486,6 +493,7 @@ void jobs_schedule(struct jobs *jobs)
 		r->started_mono = now_mono_ms();
 		jobs->running++;
 		record_set_message(r, NULL);
+		events_state(job, "admitted");
 		log_job(LOG_INFO, r->id, MSGID_JOB_START,
 			"%s: starting (%s, memory_max %" PRIu64 " MB, cgroup %s mode)",
 			r->name, job_kind_to_string(r->kind), r->lim.memory_max >> 20,
@@ -496,6 +504,7 @@ void jobs_schedule(struct jobs *jobs)
 		}
 		log_memory(r->id, "job start", job_worker_rss_mb(job));
 		job_save(job);
+		events_state(job, "running");
 	}
 	jobs_changed(jobs);
 }
