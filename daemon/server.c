@@ -22,6 +22,7 @@
 #include "log.h"
 #include "protocol.h"
 #include "server.h"
+#include "spool.h"
 #include "submit.h"
 #include "util.h"
 
@@ -113,13 +114,33 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	free(c);
 }
 
+/* A submitter that went away before its document was spooled has not
+ * submitted it (nothing was acknowledged; a client aborts a piped upload
+ * that failed half-way so): stop spooling and keep nothing. */
+static void abandon_spooling(struct job *job)
+{
+	char path[PATH_MAX];
+
+	job->spool = spool_free(job->spool);
+	close(job->src_fd);
+	close(job->spool_fd);
+	job->src_fd = job->spool_fd = -1;
+	jobs_spool_path(job->jobs, job->r.id, path, sizeof path);
+	unlink(path);
+	rmdir(job->r.dir);
+	TAILQ_REMOVE(&job->jobs->all, job, all);
+	log_job(LOG_INFO, job->r.id, NULL, "%s: the submitter disconnected while its document "
+		"was spooling: not queued", job->r.name);
+	job_free_later(job);
+}
+
 static void conn_close(struct conn *c)
 {
 	struct server *srv = c->srv;
 	struct timeval zero = { 0, 0 };
 
 	if (c->pending)
-		c->pending->submitted = NULL;
+		abandon_spooling(c->pending);
 	c->sub = events_sub_free(c->sub);
 	event_del(c->ev);
 	close(c->fd);
