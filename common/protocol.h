@@ -13,7 +13,8 @@
  * (CLOCK_REALTIME) and, but for "lagged", "id" and "job" (the job as
  * `status` describes it, as of the event), plus members of its own:
  *   state     "change": queued | admitted | running | paused | resumed |
- *             retried, and "state"
+ *             retried | ending (it has ended, its artifacts are being
+ *             written: "end" follows), and "state"
  *   progress  "page", "pages", "batches", "batches_flushed" (coalesced:
  *             at most one per job every EVENTS_PROGRESS_MS)
  *   memory    a memory.events counter moved: "name", "count", "page",
@@ -28,7 +29,8 @@
  *             lost: ask `status` for the jobs it follows. A subscriber
  *             whose queue stays full for EVENTS_STALL_MS is disconnected.
  * A watch of a job that has already ended is answered, then sent its
- * "end" event at once.
+ * "end" event at once (once its artifacts are on disk; `status` may show
+ * its final state a moment before). 
  *
  * Bump PROTOCOL_VERSION on any change an old peer would misread. */
 #ifndef MEMSAFE_PROTOCOL_H

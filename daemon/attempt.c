@@ -17,6 +17,7 @@
 #include "json.h"
 #include "log.h"
 #include "artifacts.h"
+#include "sampler.h"
 #include "sink.h"
 #include "spawn.h"
 #include "util.h"
@@ -131,6 +132,9 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 	 * on every batch would cost O(batches²) for long documents. What a
 	 * crash loses here the jsonl sink's own record makes up for. */
 	if (now_mono_ms() - job->saved_mono >= 1000) {
+		/* The memory log as far as the manifest goes (a write, no fsync). */
+		if (job->memlog)
+			memlog_flush(job->memlog, false);
 		artifacts_write_progress(jr, job->cfg);
 		job_save(job);
 		job->saved_mono = now_mono_ms();

@@ -54,6 +54,17 @@ struct pending {
 
 static TAILQ_HEAD(, events_sub) subs = TAILQ_HEAD_INITIALIZER(subs);
 static TAILQ_HEAD(, pending) pendings = TAILQ_HEAD_INITIALIZER(pendings);
+/* Jobs that have ended and whose end is still being written. */
+static uint64_t *ending;
+static size_t n_ending, cap_ending;
+
+static bool is_ending(uint64_t id)
+{
+	for (size_t i = 0; i < n_ending; i++)
+		if (ending[i] == id)
+			return true;
+	return false;
+}
 
 static struct msg *msg_unref(struct msg *m)
 {
@@ -366,7 +377,9 @@ int events_sub_watch(struct events_sub *s, struct job *const *jobs, size_t n, bo
 	s->all |= all;
 	push_str(s, reply);
 	for (size_t i = 0; i < n; i++) {
-		if (jobs[i]->r.state > JOB_RUNNING)
+		if (jobs[i]->r.state > JOB_RUNNING && is_ending(jobs[i]->r.id))
+			emit(jobs[i], s, EVENT_STATE, state_members, "ending");
+		else if (jobs[i]->r.state > JOB_RUNNING)
 			emit(jobs[i], s, EVENT_END, end_members, NULL);
 		else
 			emit(jobs[i], s, EVENT_STATE, state_members, state_now(jobs[i]));
@@ -487,9 +500,33 @@ void events_sample(struct job *job)
 	emit(job, NULL, EVENT_SAMPLE, sample_members, NULL);
 }
 
+void events_ending(struct job *job)
+{
+	if (n_ending == cap_ending) {
+		size_t nc = cap_ending ? 2 * cap_ending : 16;
+		uint64_t *p = realloc(ending, nc * sizeof *p);
+		if (!p)
+			return;   /* a watch meanwhile would see its end early */
+		ending = p;
+		cap_ending = nc;
+	}
+	ending[n_ending++] = job->r.id;
+}
+
 void events_end(struct job *job)
 {
 	struct pending *p;
+
+	for (size_t i = 0; i < n_ending; i++)
+		if (ending[i] == job->r.id) {
+			ending[i] = ending[--n_ending];
+			break;
+		}
+	if (n_ending == 0) {
+		free(ending);
+		ending = NULL;
+		cap_ending = 0;
+	}
 
 	TAILQ_FOREACH(p, &pendings, entry)
 		if (p->job == job) {

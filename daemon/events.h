@@ -48,7 +48,10 @@ void events_check(struct job *job);
 void events_pressure(struct job *job, const char *action);
 /* A sample tick of a running job. */
 void events_sample(struct job *job);
-/* The job has ended (its record is final): the last event for it. */
+/* The job has ended (its record is final) and its end is being written:
+ * a watch of it now gets "state" (change "ending"), not yet "end". */
+void events_ending(struct job *job);
+/* Its end is on disk: the last event for it. */
 void events_end(struct job *job);
 
 #endif

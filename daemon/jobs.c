@@ -19,6 +19,7 @@
 #include "attempt.h"
 #include "cgroup.h"
 #include "config.h"
+#include "ends.h"
 #include "events.h"
 #include "jobs.h"
 #include "kmsg.h"
@@ -151,7 +152,8 @@ static void reap_cgroup_later(struct jobs *jobs, struct cgroup_job *cg, uint64_t
 	evtimer_add(z->ev, &tv);
 }
 
-static void write_dmesg_excerpt(struct job *job)
+/* dmesg_excerpt.txt's text (malloc'd), or NULL. */
+static char *dmesg_excerpt(struct job *job, size_t *ret_len)
 {
 	struct jobs *jobs = job->jobs;
 	const struct job_record *r = &job->r;
@@ -160,7 +162,7 @@ static void write_dmesg_excerpt(struct job *job)
 	FILE *f = open_memstream(&text, &len);
 
 	if (!f)
-		return;
+		return NULL;
 	fprintf(f, "# kernel log lines for job %" PRIu64 " (cgroup %s, worker pid %d)\n",
 		r->id, job->cg ? cgroup_job_name(job->cg) : "-", (int)job->pid);
 	/* Kernel stamps are monotonic; a second of slack on either side. */
@@ -168,10 +170,33 @@ static void write_dmesg_excerpt(struct job *job)
 		     (now_mono_ms() + 1000) * 1000, job->cg ? cgroup_job_kernel_path(job->cg) : NULL,
 		     job->pid);
 	fclose(f);
-	if (text && write_atomic_owned(r->dir, "dmesg_excerpt.txt", text, len, r->uid,
-				       r->gid, 0600) < 0)
-		log_job(LOG_ERR, r->id, NULL, "could not write dmesg_excerpt.txt");
-	free(text);
+	*ret_len = len;
+	return text;
+}
+
+/* The end of a job on disk: its slot was freed when it ended; now its
+ * spool file may go and its subscribers hear of it. */
+static struct ends *ends;
+
+static void end_written(void *arg, uint64_t id)
+{
+	struct jobs *jobs = arg;
+	struct job *job = jobs_find(jobs, id);
+	char path[PATH_MAX];
+
+	/* Only once job.json says how it ended: a crash before that leaves
+	 * a job that resumes, not one whose document is lost. */
+	if (job && job->spool_fd >= 0) {
+		close(job->spool_fd);
+		job->spool_fd = -1;
+	}
+	jobs_spool_path(jobs, id, path, sizeof path);
+	unlink(path);
+	if (job) {
+		events_end(job);
+		/* What is on disk now need not stay in memory. */
+		record_drop_batches(&job->r);
+	}
 }
 
 void jobs_trim_ended(struct jobs *jobs, const struct job *spare)
@@ -182,22 +207,13 @@ void jobs_trim_ended(struct jobs *jobs, const struct job *spare)
 	 * list, and its callbacks may still be on the stack). */
 	for (job = TAILQ_FIRST(&jobs->all); job && jobs->ended > JOBS_KEEP_ENDED; job = next) {
 		next = TAILQ_NEXT(job, all);
-		if (job == spare || job->r.state <= JOB_RUNNING || job->submitted)
+		if (job == spare || job->r.state <= JOB_RUNNING || job->submitted ||
+		    ends_pending(ends, job->r.id))
 			continue;
 		TAILQ_REMOVE(&jobs->all, job, all);
 		jobs->ended--;
 		job_free_later(job);
 	}
-}
-
-/* Test hook: with MEMSAFED_CRASH_AT=job-end in its environment (which
- * only whoever starts it controls), memsafed kills itself between a job's
- * artifacts and its job.json: the window restart.test checks. */
-static bool crash_at(const char *point)
-{
-	const char *v = getenv("MEMSAFED_CRASH_AT");
-
-	return v && strcmp(v, point) == 0;
 }
 
 /* Everything a running job holds but its cgroup and memory log. */
@@ -211,8 +227,9 @@ static void finish(struct job *job, enum job_end end)
 {
 	struct jobs *jobs = job->jobs;
 	struct job_record *r = &job->r;
-	char path[PATH_MAX];
-	int e;
+	struct memlog *ml;
+	char *dmesg = NULL;
+	size_t dmesg_len = 0;
 
 	kmsg_drain(jobs->kmsg);
 	r->end = end;
@@ -227,10 +244,13 @@ static void finish(struct job *job, enum job_end end)
 	    r->started_mono && r->page > r->flushed_page)
 		attempt_record_killed_batch(job, end);
 	if (r->started_mono)
-		write_dmesg_excerpt(job);
+		dmesg = dmesg_excerpt(job, &dmesg_len);
 	release(job);
-	job->memlog = memlog_close(job->memlog);
-	if (job->cg && cgroup_job_destroy(job->cg, 4) < 0)
+	ml = job->memlog;
+	job->memlog = NULL;
+	/* Its last task may still be exiting: the reaper retries, the
+	 * loop never waits for it. */
+	if (job->cg && cgroup_job_destroy(job->cg, 0) < 0)
 		reap_cgroup_later(jobs, job->cg, r->id);
 	job->cg = NULL;
 	r->state = outcome_state(end);
@@ -239,9 +259,7 @@ static void finish(struct job *job, enum job_end end)
 	/* A peak is never below anything seen while it ran. */
 	r->cgstats.peak = MAX(r->cgstats.peak, r->peak_cgroup_sampled);
 	r->peak_rss_kb = MAX(r->peak_rss_kb, r->peak_rss_sampled / 1024);
-	if ((e = artifacts_write(r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg))) < 0)
-		log_job(LOG_ERR, r->id, NULL, "could not write its artifacts in %s: %s",
-			r->dir, strerror(-e));
+	events_ending(job);
 	log_memory(r->id, "job end", (double)r->peak_rss_kb / 1024.0);
 	log_job(end == END_OK ? LOG_INFO : LOG_WARNING, r->id,
 		end == END_OOM_KILL ? MSGID_OOM_KILL : MSGID_JOB_END,
@@ -250,20 +268,8 @@ static void finish(struct job *job, enum job_end end)
 		r->batches, (double)r->cgstats.peak / 1048576.0,
 		(double)r->lim.memory_max / 1048576.0, r->message ? ": " : "",
 		r->message ? r->message : "");
-	if (crash_at("job-end"))
-		raise(SIGKILL);
-	job_save(job);
-	/* Only once job.json says how it ended: a crash before that leaves
-	 * a job that resumes, not one whose document is lost. */
-	if (job->spool_fd >= 0) {
-		close(job->spool_fd);
-		job->spool_fd = -1;
-		jobs_spool_path(jobs, r->id, path, sizeof path);
-		unlink(path);
-	}
-	events_end(job);
-	/* What is on disk now need not stay in memory. */
-	record_drop_batches(r);
+	ends_write(ends, r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg), ml, dmesg, dmesg_len);
+	/* Its slot is free now; the end event follows once it is on disk. */
 	jobs->running--;
 	jobs->ended++;
 	jobs_trim_ended(jobs, job);
@@ -284,7 +290,12 @@ static int start(struct job *job)
 	if ((r = attempt_start(job, jobs->cg, jobs->spool_dir)) < 0)
 		return r;
 	pressure_watch(job, jobs->psi, jobs->psi_mode);
-	artifacts_write(&job->r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg));
+	/* Its artifacts and job.json, saying "running": written off the
+	 * loop, before anything later of the job's (ends.c keeps a job's
+	 * writes in order); the evidence for its first second, so a small
+	 * job's first batch need not write them again. */
+	ends_write_start(ends, &job->r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg));
+	job->saved_mono = now_mono_ms();
 	return 0;
 }
 
@@ -503,7 +514,6 @@ void jobs_schedule(struct jobs *jobs)
 			continue;
 		}
 		log_memory(r->id, "job start", job_worker_rss_mb(job));
-		job_save(job);
 		events_state(job, "running");
 	}
 	jobs_changed(jobs);
@@ -613,7 +623,7 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 		return r;
 	}
 	jobs->ev_sample = event_new(base, -1, EV_PERSIST, sample_cb, jobs);
-	if (!jobs->kmsg || !jobs->ev_sample) {
+	if (!jobs->kmsg || !jobs->ev_sample || ends_new(base, end_written, jobs, &ends) < 0) {
 		jobs_free(jobs);
 		return -ENOMEM;
 	}
@@ -647,6 +657,7 @@ struct jobs *jobs_free(struct jobs *jobs)
 
 	if (!jobs)
 		return NULL;
+	ends = ends_free(ends);
 	while ((job = TAILQ_FIRST(&jobs->all))) {
 		TAILQ_REMOVE(&jobs->all, job, all);
 		if (job->src_fd >= 0)

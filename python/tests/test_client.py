@@ -51,7 +51,7 @@ class ClientTest(unittest.TestCase):
         cls.pdf = os.path.join(cls.tmp.name, "three.pdf")
         cls.big = os.path.join(cls.tmp.name, "big.pdf")
         subprocess.run([MKPDF, "--pages", "3", cls.pdf], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([MKPDF, "--pages", "3000", "--words", "100", cls.big], check=True,
+        subprocess.run([MKPDF, "--pages", "200", "--words", "100", cls.big], check=True,
                        stdout=subprocess.DEVNULL)
         cls.client = memsafe.Client(SOCK)
 
@@ -138,7 +138,7 @@ class ClientTest(unittest.TestCase):
         self.assertEqual([e["event"] for e in job.events(timeout=10)], ["end"])
 
     def test_status_and_cancel(self):
-        job = self.client.submit(self.big, batch_size=1)
+        job = self.client.submit(self.big, batch_size=1, sink="exec")
         self.assertIn(job.status()["state"], ("queued", "running"))
         job.cancel()
         final = job.wait(timeout=60)
@@ -149,7 +149,7 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(cm.exception.code, "bad_request")
 
     def test_wait_timeout(self):
-        job = self.client.submit(self.big, batch_size=1)
+        job = self.client.submit(self.big, batch_size=1, sink="exec")
         t0 = time.monotonic()
         with self.assertRaises(TimeoutError):
             job.wait(timeout=0.3)
