@@ -51,6 +51,8 @@ state_dir = $DIR/state
 worker_user = nobody
 [limits]
 max_concurrent = 4
+# all of them queued at once (the default lets a user queue 64)
+max_queued_per_user = 1000
 [pressure]
 policy = none
 EOF
