@@ -311,6 +311,23 @@ static bool is_string_type(enum key_type t)
 	       t == T_KB || t == T_COMMAND;
 }
 
+int config_copy(struct config *dst, const struct config *src)
+{
+	*dst = *src;
+	for (size_t k = 0; k < K_COUNT; k++)
+		if (is_string_type(keys[k].type)) {
+			char **p = (char **)((char *)dst + keys[k].offset);
+			if (*p && !(*p = strdup(*p))) {
+				/* Free what was copied; the rest is src's. */
+				for (size_t j = 0; j < k; j++)
+					if (is_string_type(keys[j].type))
+						free(*(char **)((char *)dst + keys[j].offset));
+				return -ENOMEM;
+			}
+		}
+	return 0;
+}
+
 void config_done(struct config *cfg)
 {
 	if (!cfg)

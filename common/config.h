@@ -75,6 +75,9 @@ struct config {
 
 /* Fill cfg with the built-in defaults (profile balanced). */
 void config_init(struct config *cfg);
+/* A deep copy of src into *dst (for a thread that outlives a reload);
+ * config_done frees it. -ENOMEM leaves nothing to free. */
+int config_copy(struct config *dst, const struct config *src);
 /* Free the strings of cfg; cfg itself is the caller's. NULL-safe. */
 void config_done(struct config *cfg);
 

@@ -13,7 +13,7 @@
 static const char *const op_names[] = {
 	[OP_SUBMIT] = "submit", [OP_STATUS] = "status", [OP_LIST] = "list",
 	[OP_CANCEL] = "cancel", [OP_PRESSURE] = "simulate_pressure",
-	[OP_PING] = "ping",
+	[OP_PING] = "ping", [OP_WATCH] = "watch", [OP_UNWATCH] = "unwatch",
 };
 
 const char *protocol_op_name(enum protocol_op op)
@@ -110,6 +110,50 @@ static int parse_options(yajl_val req, struct job_options *o, char *msg, size_t 
 	return 0;
 }
 
+/* watch, unwatch: "id": N, "ids": [N, ...] or "all": true, one of them. */
+static int parse_watch(yajl_val req, struct request *rq, char *msg, size_t msgsz)
+{
+	yajl_val ids = json_get(req, "ids"), all = json_get(req, "all");
+	int given = !!json_get(req, "id") + !!ids + !!all;
+
+	if (given != 1) {
+		snprintf(msg, msgsz, "name the jobs to watch with one of \"id\" (a job id), "
+			 "\"ids\" (an array of at most %d) or \"all\": true", PROTOCOL_WATCH_MAX);
+		return -EINVAL;
+	}
+	if (all) {
+		if (!YAJL_IS_TRUE(all)) {
+			snprintf(msg, msgsz, "\"all\" must be true");
+			return -EINVAL;
+		}
+		rq->all = true;
+		return 0;
+	}
+	if (!ids) {
+		if (json_get_u64(req, "id", &rq->ids[0]) < 0 || rq->ids[0] == 0) {
+			snprintf(msg, msgsz, "\"id\" (a positive integer job id) is required");
+			return -EINVAL;
+		}
+		rq->n_ids = 1;
+		return 0;
+	}
+	if (!YAJL_IS_ARRAY(ids) || ids->u.array.len == 0 ||
+	    ids->u.array.len > PROTOCOL_WATCH_MAX) {
+		snprintf(msg, msgsz, "\"ids\" must be an array of 1 to %d job ids",
+			 PROTOCOL_WATCH_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ids->u.array.len; i++) {
+		yajl_val v = ids->u.array.values[i];
+		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) <= 0) {
+			snprintf(msg, msgsz, "\"ids\" must hold positive integer job ids");
+			return -EINVAL;
+		}
+		rq->ids[rq->n_ids++] = (uint64_t)YAJL_GET_INTEGER(v);
+	}
+	return 0;
+}
+
 int protocol_parse_request(const char *buf, size_t len, struct request *ret,
 			   const char **ret_code, char *msg, size_t msgsz)
 {
@@ -184,6 +228,11 @@ int protocol_parse_request(const char *buf, size_t len, struct request *ret,
 		}
 		break;
 	}
+	case OP_WATCH:
+	case OP_UNWATCH:
+		if (parse_watch(req, &rq, msg, msgsz) < 0)
+			return -EINVAL;
+		break;
 	case OP_LIST:
 	case OP_PING:
 		break;

@@ -70,6 +70,44 @@ void client_close(struct client *c)
 	free(c);
 }
 
+int client_send(struct client *c, const char *req, char *err, size_t errsz)
+{
+	if (send(c->fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
+		snprintf(err, errsz, "sending to memsafed failed: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int client_recv(struct client *c, int timeout_ms, yajl_val *ret, char *err, size_t errsz)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	ssize_t n;
+	int k = poll(&p, 1, timeout_ms);
+
+	if (k < 0 && errno == EINTR)
+		return -EINTR;
+	if (k == 0)
+		return -ETIMEDOUT;
+	do
+		n = recv(c->fd, c->buf, sizeof c->buf - 1, MSG_TRUNC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return -ETIMEDOUT;
+	if (n > (ssize_t)sizeof c->buf - 1) {
+		snprintf(err, errsz, "a message from memsafed (%zd bytes) is larger than a "
+			 "message may be (%d bytes)", n, PROTOCOL_MAX_MSG);
+		return -EMSGSIZE;
+	}
+	if (n <= 0) {
+		snprintf(err, errsz, "memsafed closed the connection%s%s (it stopped, or "
+			 "dropped us for reading its events too slowly)",
+			 n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+		return n < 0 ? -errno : -ECONNRESET;
+	}
+	return json_parse(c->buf, (size_t)n, ret, err, errsz);
+}
+
 int client_call(struct client *c, const char *req, int fd, uint64_t timeout_ms,
 		yajl_val *ret, char *err, size_t errsz)
 {

@@ -1,4 +1,5 @@
-/* memsafectl's connection to memsafed: one request, one reply. */
+/* memsafectl's connection to memsafed: one request, one reply; or, after
+ * a watch request, the events memsafed pushes (protocol.h). */
 #ifndef MEMSAFE_CLIENT_H
 #define MEMSAFE_CLIENT_H
 
@@ -18,5 +19,13 @@ void client_close(struct client *c);
  * document is spooled, however long its source takes. */
 int client_call(struct client *c, const char *req, int fd, uint64_t timeout_ms,
 		yajl_val *ret, char *err, size_t errsz);
+
+/* Send one request without waiting for its reply. */
+int client_send(struct client *c, const char *req, char *err, size_t errsz);
+/* Receive the next message, a reply or an event, waiting up to
+ * timeout_ms (-1: no limit): 0 with *ret set, -ETIMEDOUT, or another
+ * negative errno with err set (memsafed closed the connection: it
+ * stopped, or dropped a subscriber that did not read). */
+int client_recv(struct client *c, int timeout_ms, yajl_val *ret, char *err, size_t errsz);
 
 #endif

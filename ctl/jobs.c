@@ -3,14 +3,19 @@
 #define _GNU_SOURCE
 #endif
 
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "client.h"
 #include "ctl.h"
 #include "jobs.h"
 #include "json.h"
+#include "protocol.h"
 #include "term.h"
 
 static double mib(uint64_t bytes) { return (double)bytes / 1048576.0; }
@@ -288,10 +293,163 @@ void jobs_print_end(yajl_val job)
 	fflush(stdout);
 }
 
+/* ---- following ------------------------------------------------------------ */
+
+struct jobs_follow {
+	struct client *c;
+	uint64_t ids[PROTOCOL_WATCH_MAX];   /* the jobs watched */
+	size_t n;
+	yajl_val *stash;                    /* events read while subscribing */
+	size_t n_stash, stash_pos, cap_stash;
+	size_t resync;                      /* after "lagged": statuses still to give */
+};
+
+_Noreturn static void follow_lost(const char *err)
+{
+	ctl_errorf("%s", err);
+	exit(CTL_EXIT_UNREACHABLE);
+}
+
+const char *jobs_follow_kind(yajl_val u)
+{
+	return json_get(u, "event") ? ctl_jstr(u, "event") : "status";
+}
+
+struct jobs_follow *jobs_follow_new(const uint64_t *ids, size_t n, yajl_val *refused)
+{
+	struct jobs_follow *f = calloc(1, sizeof *f);
+	char err[512];
+
+	if (!f) {
+		ctl_errorf("out of memory");
+		exit(CTL_EXIT_LOCAL);
+	}
+	if (client_connect(ctl_socket, &f->c, err, sizeof err) < 0)
+		follow_lost(err);
+	for (size_t i = 0; i < n; i++) {
+		char req[128];
+
+		refused[i] = NULL;
+		snprintf(req, sizeof req, "{\"v\":%d,\"op\":\"watch\",\"id\":%" PRIu64 "}",
+			 PROTOCOL_VERSION, ids[i]);
+		if (client_send(f->c, req, err, sizeof err) < 0)
+			follow_lost(err);
+		for (;;) {   /* events of the jobs before may come first */
+			yajl_val v = NULL;
+			int r = client_recv(f->c, (int)MIN(ctl_reply_timeout_ms, INT_MAX), &v,
+					    err, sizeof err);
+			if (r == -ETIMEDOUT)
+				follow_lost("memsafed did not answer the watch request in time");
+			if (r == -EINTR)
+				continue;
+			if (r < 0)
+				follow_lost(err);
+			if (json_get(v, "event")) {
+				if (f->n_stash == f->cap_stash) {
+					size_t nc = f->cap_stash ? 2 * f->cap_stash : 16;
+					yajl_val *p = realloc(f->stash, nc * sizeof *p);
+					if (!p) {
+						ctl_errorf("out of memory");
+						exit(CTL_EXIT_LOCAL);
+					}
+					f->stash = p;
+					f->cap_stash = nc;
+				}
+				f->stash[f->n_stash++] = v;
+				continue;
+			}
+			if (ctl_reply_ok(v)) {
+				yajl_tree_free(v);
+				if (f->n < PROTOCOL_WATCH_MAX)
+					f->ids[f->n++] = ids[i];
+			} else {
+				refused[i] = v;
+			}
+			break;
+		}
+	}
+	return f;
+}
+
+yajl_val jobs_follow_next(struct jobs_follow *f, int timeout_ms)
+{
+	char err[512];
+	yajl_val v = NULL;
+	int r;
+
+	while (f->resync > 0) {
+		v = jobs_status(f->ids[f->n - f->resync--]);
+		if (ctl_reply_ok(v))
+			return v;
+		yajl_tree_free(v);
+	}
+	if (f->stash_pos < f->n_stash) {
+		v = f->stash[f->stash_pos++];
+	} else {
+		r = client_recv(f->c, timeout_ms, &v, err, sizeof err);
+		if (r == -ETIMEDOUT || r == -EINTR)
+			return NULL;
+		if (r < 0)
+			follow_lost(err);
+	}
+	if (!strcmp(jobs_follow_kind(v), EVENT_LAGGED)) {
+		/* Events were lost: what each job is now, from status. */
+		yajl_tree_free(v);
+		f->resync = f->n;
+		return jobs_follow_next(f, 0);
+	}
+	return v;
+}
+
+void jobs_follow_free(struct jobs_follow *f)
+{
+	if (!f)
+		return;
+	client_close(f->c);
+	for (size_t i = f->stash_pos; i < f->n_stash; i++)
+		yajl_tree_free(f->stash[i]);
+	free(f->stash);
+	free(f);
+}
+
+/* An update as a status reply: {"v", "ok": true, "id", "job"}. */
+static yajl_val as_reply(yajl_val u)
+{
+	_cleanup_json_gen_ yajl_gen g = NULL;
+	const unsigned char *buf;
+	size_t len;
+	yajl_val v = NULL;
+	char err[128];
+
+	if (!strcmp(jobs_follow_kind(u), "status"))
+		return u;
+	g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	json_kint(g, "v", PROTOCOL_VERSION);
+	json_kbool(g, "ok", true);
+	json_kuint(g, "id", ctl_juint(u, "id"));
+	json_key(g, "job");
+	ctl_gen_value(g, json_get(u, "job"));
+	yajl_gen_map_close(g);
+	yajl_gen_get_buf(g, &buf, &len);
+	if (json_parse((const char *)buf, len, &v, err, sizeof err) < 0) {
+		ctl_errorf("out of memory");
+		exit(CTL_EXIT_LOCAL);
+	}
+	yajl_tree_free(u);
+	return v;
+}
+
+bool jobs_update_ends(yajl_val u)
+{
+	return !strcmp(jobs_follow_kind(u), EVENT_END) ||
+	       (!strcmp(jobs_follow_kind(u), "status") && ctl_job_ended(json_get(u, "job")));
+}
+
 int jobs_wait(const uint64_t *ids, size_t n, const struct jobs_wait *w, yajl_val *replies)
 {
-	uint64_t ms = w->interval_ms ? w->interval_ms : 200;
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	uint64_t ms = w->interval_ms ? w->interval_ms : 200, next_tick;
+	struct jobs_follow *f;
 	size_t left = n;
 	bool *ended = calloc(n ? n : 1, sizeof *ended);
 	int r = CTL_EXIT_OK;
@@ -300,35 +458,49 @@ int jobs_wait(const uint64_t *ids, size_t n, const struct jobs_wait *w, yajl_val
 		replies[i] = NULL;   /* before any return: callers free them */
 	if (!ended)
 		return CTL_EXIT_LOCAL;
+	f = jobs_follow_new(ids, n, replies);
+	for (size_t i = 0; i < n; i++)
+		if (replies[i]) {   /* refused */
+			ended[i] = true;
+			left--;
+		}
 	if (w->progress)
 		term_hide_cursor();
+	next_tick = now_mono_ms() + ms;
 	while (left > 0) {
-		for (size_t i = 0; i < n; i++) {
-			yajl_val v;
+		/* Without a tick or a progress line, a wake-up each second
+		 * only to notice an interrupt. */
+		uint64_t now = now_mono_ms();
+		int timeout = w->tick || w->progress ? (int)(next_tick > now ? next_tick - now : 0)
+						     : 1000;
+		yajl_val u = jobs_follow_next(f, timeout);
+		size_t i;
 
-			if (ended[i])
+		for (i = 0; u && i < n; i++) {
+			if (ids[i] != ctl_juint(u, "id") || ended[i])
 				continue;
-			v = jobs_status(ids[i]);
+			bool ends = jobs_update_ends(u);
 			if (replies[i])
 				yajl_tree_free(replies[i]);
-			replies[i] = v;
-			if (!ctl_reply_ok(v)) {
-				ended[i] = true;
-				left--;
-				continue;
-			}
-			if (ctl_job_ended(json_get(v, "job"))) {
+			replies[i] = as_reply(u);
+			u = NULL;
+			if (ends) {
 				ended[i] = true;
 				left--;
 				if (w->print_ends && !w->progress)
-					jobs_print_end(json_get(v, "job"));
+					jobs_print_end(json_get(replies[i], "job"));
 			}
 		}
-		if (w->tick)
-			w->tick(w->arg);
+		if (u)
+			yajl_tree_free(u);
+		if (now_mono_ms() >= next_tick) {
+			if (w->tick)
+				w->tick(w->arg);
+			next_tick = now_mono_ms() + ms;
+		}
 		if (w->progress) {
 			term_block_begin();
-			for (size_t i = 0; i < n; i++)
+			for (i = 0; i < n; i++)
 				if (ctl_reply_ok(replies[i]))
 					progress_line(json_get(replies[i], "job"));
 			term_block_end();
@@ -337,9 +509,8 @@ int jobs_wait(const uint64_t *ids, size_t n, const struct jobs_wait *w, yajl_val
 			r = 130;
 			break;
 		}
-		if (left > 0)
-			nanosleep(&ts, NULL);
 	}
+	jobs_follow_free(f);
 	if (w->progress && w->print_ends) {
 		/* The block has shown the progress; leave the full lines. */
 		term_block_begin();

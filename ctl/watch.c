@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "jobs.h"
 #include "json.h"
+#include "protocol.h"
 #include "term.h"
 #include "watch.h"
 
@@ -22,13 +23,13 @@
 struct watch {
 	uint64_t id;
 	bool tty;
-	size_t keep, n, head;               /* ring of the last polls */
+	size_t keep, n, head;               /* ring of the last samples */
 	double cg[WATCH_MAX_SAMPLES];
 	uint64_t events_seen;               /* memory events already printed */
 	uint64_t summary_events;            /* of those, read from summary.json */
 	uint64_t start_ms;
 	bool quiet;                         /* --json: print nothing until the end */
-	struct poll *polls;                 /* --json: every poll */
+	struct poll *polls;                 /* --json: the job at each update */
 	size_t npolls, cap_polls;
 };
 
@@ -57,7 +58,7 @@ static void event_line(struct watch *w, const char *fmt, ...)
 		printf("%s\n", line);
 }
 
-/* Print the memory events that happened since the last poll. Their
+/* Print the memory events that happened before we watched. Their
  * details (time, page, batch) come from summary.json, which memsafed
  * rewrites as the job progresses; the count from status is the truth. */
 static void new_events(struct watch *w, yajl_val job, double elapsed)
@@ -128,7 +129,7 @@ static void draw_block(struct watch *w, yajl_val job, double elapsed)
 			term_level_color(cap > 0 ? cg / cap : 0, hf), bar, term_reset(), cg, cap,
 			cap > 0 ? 100 * cg / cap : 0, high);
 	term_sparkline(spark, sizeof spark, ring, w->n, cap);
-	term_block_line("recent  %s  cgroup memory, last %zu polls, against memory.max", spark, w->n);
+	term_block_line("recent  %s  cgroup memory, last %zu samples, against memory.max", spark, w->n);
 	if (psi >= 0)
 		term_block_line("PSI     job memory some avg10 %.2f%%; %" PRIu64 " memory events%s%s%s;"
 				" %" PRIu64 " OOM kills", psi, ctl_juint(job, "events"),
@@ -172,7 +173,7 @@ int watch_main(int argc, char **argv)
 		{ 0 }
 	};
 	struct watch w = { .keep = 40 };
-	uint64_t interval = 500;
+	uint64_t interval = 200;
 	yajl_val v = NULL, job = NULL;
 	int c, r = CTL_EXIT_OK;
 
@@ -187,12 +188,14 @@ int watch_main(int argc, char **argv)
 		case 'j': ctl_json = true; break;
 		case 'h':
 			printf("Usage: memsafectl watch JOB [--interval DUR] [--samples N] [--json]\n"
-			       "Follow a job until it ends. On a terminal the view refreshes in place:\n"
-			       "progress, RSS and cgroup memory against the cap as bars, a sparkline of\n"
-			       "the last N polls, memory PSI, and memory events as they happen. Without\n"
-			       "a terminal, one line per poll (and one per event).\n"
-			       "  --interval DUR  time between polls (default 500ms)\n"
-			       "  --samples N     polls the sparkline keeps (default 40, 5 to %d)\n"
+			       "Follow a job until it ends, from the events memsafed pushes (no polling).\n"
+			       "On a terminal the view refreshes in place: progress, RSS and cgroup\n"
+			       "memory against the cap as bars, a sparkline of the last N samples, memory\n"
+			       "PSI, and memory events as they happen. Without a terminal, one line per\n"
+			       "update (and one per memory event).\n"
+			       "  --interval DUR  at most one line or redraw this often, but for a change\n"
+			       "                  of state and the end (default 200ms)\n"
+			       "  --samples N     samples the sparkline keeps (default 40, 5 to %d)\n"
 			       "  --json          at the end, one document: {\"id\", \"job\", \"polls\":\n"
 			       "                  [{\"t_ms\", \"state\", \"page\", \"rss_mb\", \"cgroup_mb\",\n"
 			       "                  \"psi_some_avg10\", \"batches_flushed\"}], \"events\": [...]}\n"
@@ -210,34 +213,69 @@ int watch_main(int argc, char **argv)
 	if (w.tty)
 		term_hide_cursor();
 	{
-		struct timespec ts = { (time_t)(interval / 1000), (long)(interval % 1000) * 1000000L };
-		uint64_t t0 = now_mono_ms();
+		yajl_val refused = NULL;
+		struct jobs_follow *f = jobs_follow_new(&w.id, 1, &refused);
+		uint64_t t0 = now_mono_ms(), drawn = 0;
+		bool first = true;
 
+		if (refused) {
+			char what[64];
+			snprintf(what, sizeof what, "watch %" PRIu64, w.id);
+			r = ctl_print_error(refused, what);
+			yajl_tree_free(refused);
+			jobs_follow_free(f);
+			free(w.polls);
+			return r;
+		}
 		for (;;) {
+			yajl_val u = jobs_follow_next(f, 1000);
+			const char *kind;
+			bool ends;
 			double elapsed;
 
+			if (term_interrupted()) {
+				if (u)
+					yajl_tree_free(u);
+				r = 130;
+				break;
+			}
+			if (!u)
+				continue;
+			if (ctl_juint(u, "id") != w.id) {
+				yajl_tree_free(u);
+				continue;
+			}
+			kind = jobs_follow_kind(u);
+			ends = jobs_update_ends(u);
 			if (v)
 				yajl_tree_free(v);
-			v = jobs_status(w.id);
-			if (!ctl_reply_ok(v)) {
-				char what[64];
-				snprintf(what, sizeof what, "watch %" PRIu64, w.id);
-				r = ctl_print_error(v, what);
-				yajl_tree_free(v);
-				free(w.polls);
-				return r;
-			}
+			v = u;
 			job = json_get(v, "job");
 			w.start_ms = ctl_juint(job, "started_ms");
 			elapsed = w.start_ms ? ((double)(ctl_juint(job, "ended_ms") ?
 					ctl_juint(job, "ended_ms") : now_real_ms()) -
 					(double)w.start_ms) / 1000.0 : 0;
-			if (!strcmp(ctl_jstr(job, "state"), "running")) {
-				w.cg[w.head] = ctl_jdouble(job, "cgroup_mb");
+			if (!strcmp(kind, EVENT_MEMORY)) {
+				uint64_t at = ctl_juint(v, "t_ms");
+				event_line(&w, "event +%.2fs %s (count %" PRIu64 ") on page %" PRIu64
+					   ", batch %" PRIu64, w.start_ms && at > w.start_ms ?
+					   (double)(at - w.start_ms) / 1000.0 : 0, ctl_jstr(v, "name"),
+					   ctl_juint(v, "count"), ctl_juint(v, "page"),
+					   ctl_juint(v, "batch_id"));
+				w.events_seen = w.summary_events = ctl_juint(job, "events");
+			}
+			if (first) {
+				/* Those before we watched: from summary.json. */
+				first = false;
+				new_events(&w, job, elapsed);
+			}
+			if (!strcmp(kind, EVENT_SAMPLE)) {
+				w.cg[w.head] = ctl_jdouble(v, "cgroup_mb");
 				w.head = (w.head + 1) % w.keep;
 				w.n = MIN(w.n + 1, w.keep);
 			}
-			if (ctl_json && w.npolls < 1000000) {
+			if (ctl_json && w.npolls < 1000000 &&
+			    (!strcmp(kind, EVENT_SAMPLE) || !strcmp(kind, EVENT_STATE) || ends)) {
 				if (w.npolls == w.cap_polls) {
 					size_t nc = w.cap_polls ? w.cap_polls * 2 : 256;
 					struct poll *np = realloc(w.polls, nc * sizeof *np);
@@ -258,18 +296,20 @@ int watch_main(int argc, char **argv)
 				};
 				snprintf(p->state, sizeof p->state, "%s", ctl_jstr(job, "state"));
 			}
-			if (w.tty)
-				draw_block(&w, job, elapsed);
-			else
-				plain_line(&w, job, elapsed);
-			if (ctl_job_ended(job))
-				break;
-			nanosleep(&ts, NULL);
-			if (term_interrupted()) {
-				r = 130;
-				break;
+			/* A line (or a redraw) at most every --interval, but
+			 * for a change of state and the end. */
+			if (ends || !strcmp(kind, EVENT_STATE) || !strcmp(kind, "status") ||
+			    now_mono_ms() - drawn >= interval) {
+				drawn = now_mono_ms();
+				if (w.tty)
+					draw_block(&w, job, elapsed);
+				else
+					plain_line(&w, job, elapsed);
 			}
+			if (ends)
+				break;
 		}
+		jobs_follow_free(f);
 	}
 	if (r != 130)
 		r = strcmp(ctl_jstr(job, "state"), "done") ? CTL_EXIT_FAILED : CTL_EXIT_OK;

@@ -13,9 +13,11 @@
 #include "attempt.h"
 #include "cgroup.h"
 #include "config.h"
+#include "events.h"
 #include "json.h"
 #include "log.h"
 #include "artifacts.h"
+#include "sampler.h"
 #include "sink.h"
 #include "spawn.h"
 #include "util.h"
@@ -140,6 +142,7 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 		jr->flushed_page = rec->last_page;
 		jr->restarts = 0;
 	}
+	events_progress(job);
 	snprintf(op, sizeof op, "batch %" PRIu64, rec->id);
 	log_memory(jr->id, op, rec->rss_mb);
 	if (rec->rss_mb * 1048576.0 > (double)job->cfg->memory_warn)
@@ -151,6 +154,9 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 	 * on every batch would cost O(batches²) for long documents. What a
 	 * crash loses here the jsonl sink's own record makes up for. */
 	if (now_mono_ms() - job->saved_mono >= 1000) {
+		/* The memory log as far as the manifest goes (a write, no fsync). */
+		if (job->memlog)
+			memlog_flush(job->memlog, false);
 		artifacts_write_progress(jr, job->cfg);
 		job_save(job);
 		job->saved_mono = now_mono_ms();
@@ -306,6 +312,7 @@ static int frame(struct job *job, const char *body, size_t len)
 			jr->pages = (unsigned)n;
 		if (json_get_u64(v, "page", &n) == 0 && n <= UINT32_MAX)
 			jr->page = (unsigned)n;
+		events_progress(job);
 		return 0;
 	case FRAME_BATCH:
 		return frame_batch(job, v, body, len);

@@ -19,6 +19,8 @@
 #include "attempt.h"
 #include "cgroup.h"
 #include "config.h"
+#include "ends.h"
+#include "events.h"
 #include "jobs.h"
 #include "kmsg.h"
 #include "log.h"
@@ -61,6 +63,7 @@ void jobs_enqueue(struct jobs *jobs, struct job *job)
 		TAILQ_INSERT_TAIL(&jobs->queue, job, queue);
 	jobs->queued++;
 	job->r.state = JOB_QUEUED;
+	events_state(job, "queued");
 }
 
 /* ---- memory pressure ---------------------------------------------------- */
@@ -97,6 +100,7 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 		if (job->r.state == JOB_RUNNING && job->cg) {
 			pressure_sample(job, &sys, now);
 			attempt_check_page_time(job, now);
+			events_sample(job);
 		}
 }
 
@@ -149,7 +153,8 @@ static void reap_cgroup_later(struct jobs *jobs, struct cgroup_job *cg, uint64_t
 	evtimer_add(z->ev, &tv);
 }
 
-static void write_dmesg_excerpt(struct job *job)
+/* dmesg_excerpt.txt's text (malloc'd), or NULL. */
+static char *dmesg_excerpt(struct job *job, size_t *ret_len)
 {
 	struct jobs *jobs = job->jobs;
 	const struct job_record *r = &job->r;
@@ -158,7 +163,7 @@ static void write_dmesg_excerpt(struct job *job)
 	FILE *f = open_memstream(&text, &len);
 
 	if (!f)
-		return;
+		return NULL;
 	fprintf(f, "# kernel log lines for job %" PRIu64 " (cgroup %s, worker pid %d)\n",
 		r->id, job->cg ? cgroup_job_name(job->cg) : "-", (int)job->pid);
 	/* Kernel stamps are monotonic; a second of slack on either side. */
@@ -166,10 +171,33 @@ static void write_dmesg_excerpt(struct job *job)
 		     (now_mono_ms() + 1000) * 1000, job->cg ? cgroup_job_kernel_path(job->cg) : NULL,
 		     job->pid);
 	fclose(f);
-	if (text && write_atomic_owned(r->dir, "dmesg_excerpt.txt", text, len, r->uid,
-				       r->gid, 0600) < 0)
-		log_job(LOG_ERR, r->id, NULL, "could not write dmesg_excerpt.txt");
-	free(text);
+	*ret_len = len;
+	return text;
+}
+
+/* The end of a job on disk: its slot was freed when it ended; now its
+ * spool file may go and its subscribers hear of it. */
+static struct ends *ends;
+
+static void end_written(void *arg, uint64_t id)
+{
+	struct jobs *jobs = arg;
+	struct job *job = jobs_find(jobs, id);
+	char path[PATH_MAX];
+
+	/* Only once job.json says how it ended: a crash before that leaves
+	 * a job that resumes, not one whose document is lost. */
+	if (job && job->spool_fd >= 0) {
+		close(job->spool_fd);
+		job->spool_fd = -1;
+	}
+	jobs_spool_path(jobs, id, path, sizeof path);
+	unlink(path);
+	if (job) {
+		events_end(job);
+		/* What is on disk now need not stay in memory. */
+		record_drop_batches(&job->r);
+	}
 }
 
 void jobs_trim_ended(struct jobs *jobs, const struct job *spare)
@@ -180,22 +208,13 @@ void jobs_trim_ended(struct jobs *jobs, const struct job *spare)
 	 * list, and its callbacks may still be on the stack). */
 	for (job = TAILQ_FIRST(&jobs->all); job && jobs->ended > JOBS_KEEP_ENDED; job = next) {
 		next = TAILQ_NEXT(job, all);
-		if (job == spare || job->r.state <= JOB_RUNNING || job->submitted)
+		if (job == spare || job->r.state <= JOB_RUNNING || job->submitted ||
+		    ends_pending(ends, job->r.id))
 			continue;
 		TAILQ_REMOVE(&jobs->all, job, all);
 		jobs->ended--;
 		job_free_later(job);
 	}
-}
-
-/* Test hook: with MEMSAFED_CRASH_AT=job-end in its environment (which
- * only whoever starts it controls), memsafed kills itself between a job's
- * artifacts and its job.json: the window restart.test checks. */
-static bool crash_at(const char *point)
-{
-	const char *v = getenv("MEMSAFED_CRASH_AT");
-
-	return v && strcmp(v, point) == 0;
 }
 
 /* Everything a running job holds but its cgroup and memory log. */
@@ -209,8 +228,9 @@ static void finish(struct job *job, enum job_end end)
 {
 	struct jobs *jobs = job->jobs;
 	struct job_record *r = &job->r;
-	char path[PATH_MAX];
-	int e;
+	struct memlog *ml;
+	char *dmesg = NULL;
+	size_t dmesg_len = 0;
 
 	kmsg_drain(jobs->kmsg);
 	r->end = end;
@@ -220,15 +240,18 @@ static void finish(struct job *job, enum job_end end)
 		if (sampler_read_system(&sys) == 0)
 			pressure_sample(job, &sys, now_mono_ms());
 	}
-	job_check_events(job);
+	events_check(job);
 	if (r->kind == JOB_INGEST && end != END_OK && end != END_BAD_DOCUMENT &&
 	    r->started_mono && r->page > r->flushed_page)
 		attempt_record_killed_batch(job, end);
 	if (r->started_mono)
-		write_dmesg_excerpt(job);
+		dmesg = dmesg_excerpt(job, &dmesg_len);
 	release(job);
-	job->memlog = memlog_close(job->memlog);
-	if (job->cg && cgroup_job_destroy(job->cg, 4) < 0)
+	ml = job->memlog;
+	job->memlog = NULL;
+	/* Its last task may still be exiting: the reaper retries, the
+	 * loop never waits for it. */
+	if (job->cg && cgroup_job_destroy(job->cg, 0) < 0)
 		reap_cgroup_later(jobs, job->cg, r->id);
 	job->cg = NULL;
 	r->state = outcome_state(end);
@@ -237,9 +260,7 @@ static void finish(struct job *job, enum job_end end)
 	/* A peak is never below anything seen while it ran. */
 	r->cgstats.peak = MAX(r->cgstats.peak, r->peak_cgroup_sampled);
 	r->peak_rss_kb = MAX(r->peak_rss_kb, r->peak_rss_sampled / 1024);
-	if ((e = artifacts_write(r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg))) < 0)
-		log_job(LOG_ERR, r->id, NULL, "could not write its artifacts in %s: %s",
-			r->dir, strerror(-e));
+	events_ending(job);
 	log_memory(r->id, "job end", (double)r->peak_rss_kb / 1024.0);
 	log_job(end == END_OK ? LOG_INFO : LOG_WARNING, r->id,
 		end == END_OOM_KILL ? MSGID_OOM_KILL : MSGID_JOB_END,
@@ -248,19 +269,8 @@ static void finish(struct job *job, enum job_end end)
 		r->batches, (double)r->cgstats.peak / 1048576.0,
 		(double)r->lim.memory_max / 1048576.0, r->message ? ": " : "",
 		r->message ? r->message : "");
-	if (crash_at("job-end"))
-		raise(SIGKILL);
-	job_save(job);
-	/* Only once job.json says how it ended: a crash before that leaves
-	 * a job that resumes, not one whose document is lost. */
-	if (job->spool_fd >= 0) {
-		close(job->spool_fd);
-		job->spool_fd = -1;
-		jobs_spool_path(jobs, r->id, path, sizeof path);
-		unlink(path);
-	}
-	/* What is on disk now need not stay in memory. */
-	record_drop_batches(r);
+	ends_write(ends, r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg), ml, dmesg, dmesg_len);
+	/* Its slot is free now; the end event follows once it is on disk. */
 	jobs->running--;
 	jobs->ended++;
 	jobs_trim_ended(jobs, job);
@@ -281,7 +291,12 @@ static int start(struct job *job)
 	if ((r = attempt_start(job, jobs->cg, jobs->spool_dir)) < 0)
 		return r;
 	pressure_watch(job, jobs->psi, jobs->psi_mode);
-	artifacts_write(&job->r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg));
+	/* Its artifacts and job.json, saying "running": written off the
+	 * loop, before anything later of the job's (ends.c keeps a job's
+	 * writes in order); the evidence for its first second, so a small
+	 * job's first batch need not write them again. */
+	ends_write_start(ends, &job->r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg));
+	job->saved_mono = now_mono_ms();
 	return 0;
 }
 
@@ -328,10 +343,12 @@ static int retry(struct job *job)
 	log_job(LOG_WARNING, r->id, NULL, "%s", r->message);
 	attempt_reset(job);
 	r->page = plan.at.first_page - 1;
-	if (start(job) < 0)
+	if (start(job) < 0) {
 		finish(job, END_CRASH);
-	else
+	} else {
 		job_save(job);
+		events_state(job, "retried");
+	}
 	return 1;
 }
 
@@ -420,7 +437,7 @@ static void worker_gone(struct job *job)
 		r->exit_code = si->si_status;
 	else
 		r->exit_signal = si->si_status;
-	job_check_events(job);
+	events_check(job);
 	x.oom_kills = r->cgstats.ev.oom_kill;
 	end = outcome_classify(&x);
 	if (end == END_CRASH && !r->message)
@@ -547,6 +564,7 @@ void jobs_schedule(struct jobs *jobs)
 		r->started_mono = now_mono_ms();
 		jobs->running++;
 		record_set_message(r, NULL);
+		events_state(job, "admitted");
 		log_job(LOG_INFO, r->id, MSGID_JOB_START,
 			"%s: starting (%s, memory_max %" PRIu64 " MB, cgroup %s mode)",
 			r->name, job_kind_to_string(r->kind), r->lim.memory_max >> 20,
@@ -556,7 +574,7 @@ void jobs_schedule(struct jobs *jobs)
 			continue;
 		}
 		log_memory(r->id, "job start", job_worker_rss_mb(job));
-		job_save(job);
+		events_state(job, "running");
 	}
 	jobs_changed(jobs);
 }
@@ -696,7 +714,7 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 		return r;
 	}
 	jobs->ev_sample = event_new(base, -1, EV_PERSIST, sample_cb, jobs);
-	if (!jobs->kmsg || !jobs->ev_sample) {
+	if (!jobs->kmsg || !jobs->ev_sample || ends_new(base, end_written, jobs, &ends) < 0) {
 		jobs_free(jobs);
 		return -ENOMEM;
 	}
@@ -730,6 +748,7 @@ struct jobs *jobs_free(struct jobs *jobs)
 
 	if (!jobs)
 		return NULL;
+	ends = ends_free(ends);
 	while ((job = TAILQ_FIRST(&jobs->all))) {
 		TAILQ_REMOVE(&jobs->all, job, all);
 		if (job->src_fd >= 0)

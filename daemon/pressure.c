@@ -9,6 +9,7 @@
 
 #include "cgroup.h"
 #include "config.h"
+#include "events.h"
 #include "log.h"
 #include "policy.h"
 #include "pressure.h"
@@ -31,6 +32,7 @@ static void lift_high(struct job *job, const char *why)
 		return;
 	if (cgroup_job_lift_high(job->cg) == 0) {
 		job->high_lifted = true;
+		events_pressure(job, "lift_high");
 		log_event(LOG_WARNING, job->r.id, "high_lifted", "memory.high lifted: the job "
 			  "stalls at memory.high with no swap to reclaim into (%s); memory.max "
 			  "decides", why);
@@ -42,7 +44,7 @@ static void events_cb(evutil_socket_t fd, short what, void *arg)
 	struct job *job = arg;
 
 	cgroup_job_watch_ack(job->cg);
-	job_check_events(job);
+	events_check(job);
 }
 
 static void job_psi_cb(void *arg, bool gone)
@@ -54,7 +56,7 @@ static void job_psi_cb(void *arg, bool gone)
 	job->r.psi_triggers++;
 	log_event(LOG_NOTICE, job->r.id, "psi", "the job's memory pressure trigger fired (%"
 		  PRIu64 " times)", job->r.psi_triggers);
-	job_check_events(job);
+	events_check(job);
 	lift_high(job, "its PSI trigger fired");
 }
 
@@ -113,7 +115,7 @@ void pressure_sample(struct job *job, const struct sys_sample *sys, uint64_t now
 
 	if (job->pid > 0)
 		procfs_read_statm(job->pid, &row.vms, &row.rss);
-	job_check_events(job);
+	events_check(job);
 	row.cgroup_current = jr->cgstats.current;
 	row.anon = jr->cgstats.anon;
 	row.file = jr->cgstats.file;
@@ -143,6 +145,7 @@ static void action(struct job *job, const char *what, const char *why)
 {
 	record_add_action(&job->r, now_real_ms(), what);
 	log_event(LOG_WARNING, job->r.id, what, "pressure policy: %s the job (%s)", what, why);
+	events_pressure(job, what);
 }
 
 /* Running jobs as the policy sees them; at most `max`. */
@@ -188,6 +191,7 @@ void pressure_act(struct job_list *all, const struct config *cfg, const char *wh
 		if (r == 0) {
 			job->paused = true;
 			action(job, "pause", why);
+			events_state(job, "paused");
 		} else {
 			log_job(LOG_ERR, job->r.id, NULL, "pressure policy: cannot pause the job: %s",
 				strerror(-r));
@@ -214,6 +218,7 @@ void pressure_relax(struct job_list *all, const struct config *cfg, double sys_p
 		if (r == 0) {
 			job->paused = false;
 			action(job, "thaw", "pressure stayed low for hold_time");
+			events_state(job, "resumed");
 		} else {
 			log_job(LOG_ERR, job->r.id, NULL, "pressure policy: cannot thaw the job: %s",
 				strerror(-r));

@@ -17,10 +17,12 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "events.h"
 #include "json.h"
 #include "log.h"
 #include "protocol.h"
 #include "server.h"
+#include "spool.h"
 #include "submit.h"
 #include "util.h"
 
@@ -39,6 +41,7 @@ struct conn {
 	pid_t pid;
 	bool admin;        /* root or member of admin_group: sees every job */
 	struct job *pending; /* a submit whose document is still spooling */
+	struct events_sub *sub; /* after a watch: the events it is sent */
 };
 
 struct server {
@@ -59,8 +62,11 @@ bool server_activated(const struct server *srv) { return srv->activated; }
 
 static void conn_send(struct conn *c, const char *msg)
 {
-	/* A peer that does not read its replies loses them, not us. */
-	if (send(c->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	/* A peer that does not read its replies loses them, not us. A
+	 * subscriber's replies keep their place among its events. */
+	if (c->sub)
+		events_sub_send(c->sub, msg);
+	else if (send(c->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_msg(LOG_DEBUG, "reply to pid %d lost: %s", (int)c->pid, strerror(errno));
 }
 
@@ -114,7 +120,8 @@ static void conn_close(struct conn *c)
 	struct timeval zero = { 0, 0 };
 
 	if (c->pending)
-		c->pending->submitted = NULL;
+		submit_abandon(c->pending);
+	c->sub = events_sub_free(c->sub);
 	event_del(c->ev);
 	close(c->fd);
 	TAILQ_REMOVE(&srv->conns, c, entry);
@@ -228,6 +235,33 @@ static void reply_list(struct conn *c)
 	free(parts);
 }
 
+static void sub_drop(void *arg)
+{
+	conn_close(arg);
+}
+
+/* watch and unwatch: named jobs must be the peer's, as for status. */
+static void handle_watch(struct conn *c, const struct request *rq)
+{
+	struct job *jobs[PROTOCOL_WATCH_MAX];
+	int r;
+
+	for (size_t i = 0; i < rq->n_ids; i++)
+		if (!(jobs[i] = conn_job(c, rq->ids[i])))
+			return;
+	if (!c->sub && !(c->sub = events_sub_new(c->srv->base, c->fd, c->uid, c->admin,
+						 sub_drop, c))) {
+		conn_error(c, ERR_INTERNAL, "out of memory");
+		return;
+	}
+	if (rq->op == OP_UNWATCH)
+		events_sub_unwatch(c->sub, rq->ids, rq->n_ids, rq->all);
+	else if ((r = events_sub_watch(c->sub, jobs, rq->n_ids, rq->all)) < 0)
+		conn_error(c, r == -ENOSPC ? ERR_LIMIT : ERR_INTERNAL, r == -ENOSPC ?
+			   "a connection may watch at most %d jobs by id; watch \"all\" instead" :
+			   "out of memory", PROTOCOL_WATCH_MAX);
+}
+
 static void handle(struct conn *c, const struct request *rq, int fd)
 {
 	struct server *srv = c->srv;
@@ -252,6 +286,10 @@ static void handle(struct conn *c, const struct request *rq, int fd)
 		break;
 	case OP_LIST:
 		reply_list(c);
+		break;
+	case OP_WATCH:
+	case OP_UNWATCH:
+		handle_watch(c, rq);
 		break;
 	case OP_CANCEL:
 		if (!(job = conn_job(c, rq->id)))
@@ -584,6 +622,7 @@ struct server *server_free(struct server *srv)
 	while ((c = TAILQ_FIRST(&srv->conns))) {
 		if (c->pending)
 			c->pending->submitted = NULL;
+		c->sub = events_sub_free(c->sub);
 		TAILQ_REMOVE(&srv->conns, c, entry);
 		close(c->fd);
 		event_free(c->ev);

@@ -85,6 +85,32 @@ static void spool_limit_message(const struct jobs *jobs, const struct job *job,
 			 "cancel some", held, max, left);
 }
 
+/* The document of a job that never got queued: its spool file and job
+ * directory go. */
+static void discard_spool(struct job *job)
+{
+	char path[PATH_MAX];
+
+	close(job->spool_fd);
+	job->spool_fd = -1;
+	jobs_spool_path(job->jobs, job->r.id, path, sizeof path);
+	unlink(path);
+	rmdir(job->r.dir);
+}
+
+void submit_abandon(struct job *job)
+{
+	job->spool = spool_free(job->spool);
+	close(job->src_fd);
+	job->src_fd = -1;
+	job->submitted = NULL;
+	discard_spool(job);
+	TAILQ_REMOVE(&job->jobs->all, job, all);
+	log_job(LOG_INFO, job->r.id, NULL, "%s: the submitter disconnected while its document "
+		"was spooling: not queued", job->r.name);
+	job_free_later(job);
+}
+
 static void spooled(struct spool *sp, int error, const char *msg, void *arg)
 {
 	struct job *job = arg;
@@ -98,15 +124,11 @@ static void spooled(struct spool *sp, int error, const char *msg, void *arg)
 	job->submitted = NULL;
 	TAILQ_REMOVE(&jobs->all, job, all);
 	if (error < 0) {
-		char path[PATH_MAX], quota[256];
+		char quota[256];
 		const char *code = error == -EFBIG ? ERR_TOO_LARGE :
 				   error == -EIO || error == -ENOMEM ? ERR_INTERNAL : ERR_BAD_FD;
 
-		close(job->spool_fd);
-		job->spool_fd = -1;
-		jobs_spool_path(jobs, r->id, path, sizeof path);
-		unlink(path);
-		rmdir(r->dir);
+		discard_spool(job);
 		if (error == -EFBIG && strcmp(job->spool_cap_by, "max_file_size") != 0) {
 			/* Not too large as such: too large for what is left. */
 			code = ERR_LIMIT;

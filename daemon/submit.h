@@ -21,4 +21,9 @@ struct request;
 int submit_job(struct jobs *jobs, const struct request *rq, uid_t uid, gid_t gid, bool admin,
 	       int src_fd, struct job **ret, const char **code, char *msg, size_t msgsz);
 
+/* A submitter that went away before its document was spooled has not
+ * submitted it (nothing was acknowledged; a client aborts a piped upload
+ * that failed half-way so): stop spooling and keep nothing. */
+void submit_abandon(struct job *job);
+
 #endif

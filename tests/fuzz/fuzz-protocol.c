@@ -89,6 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case OP_SUBMIT:
 		check_options(&rq.opts);
 		break;
+	case OP_WATCH:
+	case OP_UNWATCH:
+		fuzz_assert(rq.all || (rq.n_ids >= 1 && rq.n_ids <= PROTOCOL_WATCH_MAX));
+		break;
 	case OP_LIST:
 	case OP_PING:
 		break;
