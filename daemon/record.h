@@ -32,6 +32,7 @@ enum job_state {
 enum job_end {
 	END_NONE, END_OK, END_OOM_KILL, END_SANDBOX_VIOLATION, END_CRASH,
 	END_TIMEOUT, END_CANCELLED, END_BAD_DOCUMENT, END_INTERRUPTED,
+	END_GPU_MEMORY,  /* the daemon killed it over a GPU memory limit */
 	_JOB_END_MAX,
 };
 
@@ -86,6 +87,23 @@ struct job_attempt {
 struct job_action {
 	uint64_t t_ms;           /* CLOCK_REALTIME */
 	const char *action;      /* pause, thaw, kill */
+};
+
+/* GPU memory (gpu.c samples it from DRM fdinfo, gpuguard.c decides). */
+struct job_gpu {
+	uint64_t limit;              /* gpu_memory_max: device memory, bytes; 0 = none */
+	uint64_t peak, peak_host, peak_dev;  /* bytes */
+	uint64_t last_host, last_dev;        /* at the last sample */
+	uint64_t partial_samples;    /* samples with an unreadable fdinfo */
+	unsigned over;               /* consecutive samples over a limit */
+	bool seen_fdinfo, seen_dmem; /* some sample found DRM clients / dmem.current */
+	char none_reason[120];       /* why there is no source, when none */
+	/* the kill and the check that the driver gave the memory back */
+	bool killed, release_pending, released, not_released;
+	uint64_t kill_mono;          /* when the daemon killed the job */
+	uint64_t held;               /* host GTT+VRAM the job held then, bytes */
+	uint64_t host_used_at_kill;  /* the host's GTT+VRAM use then */
+	uint64_t release_ms;         /* how long the driver took, once released */
 };
 
 #define JOB_EVENTS_MAX 256
@@ -143,6 +161,7 @@ struct job_record {
 	uint64_t psi_triggers;       /* times the job's trigger fired */
 	char *syscall;               /* seccomp-killed syscall, when known */
 	uint64_t pressure_mb;        /* what a pressure job's worker reached */
+	struct job_gpu gpu;
 	int exit_code, exit_signal;
 	uint64_t peak_rss_kb;
 	struct cgroup_stats cgstats;
