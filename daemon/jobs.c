@@ -19,6 +19,7 @@
 #include "attempt.h"
 #include "cgroup.h"
 #include "config.h"
+#include "gpuguard.h"
 #include "jobs.h"
 #include "kmsg.h"
 #include "log.h"
@@ -87,6 +88,9 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (jobs->queued && jobs->running < cfg->max_concurrent)
 		jobs_schedule(jobs);
+	TAILQ_FOREACH(job, &jobs->all, all)
+		if (job->r.gpu.release_pending)
+			pressure_gpu_release(job, now);
 	if (jobs->running == 0 || sampler_read_system(&sys) < 0)
 		return;
 	if (!jobs->sys_trigger &&
@@ -276,6 +280,12 @@ static int start(struct job *job)
 	int r;
 
 	job->gone = worker_gone;
+	/* The configured device limit; a per-job one comes from submit. */
+	if (!job->r.gpu.limit)
+		gpuguard_resolve_limit(false, 0, jobs->cfg->gpu_memory_max,
+				       jobs->cfg->gpu_memory_max_ceiling, &job->r.gpu.limit, NULL, 0);
+	job->r.gpu.killed = false;
+	job->r.gpu.over = 0;
 	if ((r = attempt_start(job, jobs->cg, jobs->spool_dir)) < 0)
 		return r;
 	pressure_watch(job, jobs->psi, jobs->psi_mode);
@@ -283,11 +293,12 @@ static int start(struct job *job)
 	return 0;
 }
 
-/* After an OOM kill: apply the retry plan. Returns 1 when a new worker
- * took over, 2 when skipping the culprit left nothing to do (the job is
- * done), 0 for no retry. */
-static int retry(struct job *job)
+/* After an OOM kill (or a GPU memory kill, end): apply the retry plan.
+ * Returns 1 when a new worker took over, 2 when skipping the culprit left
+ * nothing to do (the job is done), 0 for no retry. */
+static int retry(struct job *job, enum job_end end)
 {
+	const char *what = end == END_GPU_MEMORY ? "GPU-memory-killed" : "OOM-killed";
 	const struct config *cfg = job->cfg;
 	struct job_record *r = &job->r;
 	unsigned killed = r->page;
@@ -301,11 +312,12 @@ static int retry(struct job *job)
 	}, &plan);
 	if (plan.action == RETRY_NONE)
 		return 0;
-	attempt_record_killed_batch(job, END_OOM_KILL);
+	attempt_record_killed_batch(job, end);
 	if (plan.culprit) {
 		record_add_culprit(r, killed);
 		log_event(LOG_WARNING, r->id, "culprit_page", "page %u was being processed at "
-			  "two OOM kills: it is the culprit and is skipped", killed);
+			  "two %s kills: it is the culprit and is skipped", killed,
+			  end == END_GPU_MEMORY ? "memory" : "OOM");
 	}
 	r->last_oom_page = killed;
 	r->retries_used++;
@@ -317,8 +329,8 @@ static int retry(struct job *job)
 		record_set_message(r, "page %u was skipped as the culprit of two OOM kills", killed);
 		return 2;   /* the culprit was the last page */
 	}
-	record_set_message(r, "OOM-killed on page %u; retry %u of %u from page %u with batch "
-			   "size %u", killed, r->retries_used, cfg->retries, plan.next_page,
+	record_set_message(r, "%s on page %u; retry %u of %u from page %u with batch "
+			   "size %u", what, killed, r->retries_used, cfg->retries, plan.next_page,
 			   r->batch_size);
 	log_job(LOG_WARNING, r->id, NULL, "%s", r->message);
 	attempt_reset(job);
@@ -398,6 +410,9 @@ static void worker_gone(struct job *job)
 	job_check_events(job);
 	x.oom_kills = r->cgstats.ev.oom_kill;
 	end = outcome_classify(&x);
+	/* The daemon killed it over a GPU memory limit (pressure.c). */
+	if (r->gpu.killed && end != END_CANCELLED && end != END_TIMEOUT)
+		end = END_GPU_MEMORY;
 	if (end == END_CRASH && !r->message)
 		record_set_message(r, x.exited ? "the worker exited with status %d" :
 				   "the worker was killed by signal %d (%s)",
@@ -421,8 +436,8 @@ static void worker_gone(struct job *job)
 		requeue(job);
 		return;
 	}
-	if (end == END_OOM_KILL) {
-		int rr = retry(job);
+	if (end == END_OOM_KILL || end == END_GPU_MEMORY) {
+		int rr = retry(job, end);
 		if (rr == 1)
 			return;
 		if (rr == 2)
@@ -455,10 +470,14 @@ static bool admissible(struct jobs *jobs, struct job *job)
 		in.have_meminfo = true;
 		in.mem_available = sys.mem_available;
 		in.psi_some_avg10 = sys.psi_some_avg10;
+		in.have_gtt = sys.has_gtt;
+		in.gtt_free = sys.gtt_total > sys.gtt_used ? sys.gtt_total - sys.gtt_used : 0;
 	}
+	/* On an APU memory_max bounds memory.current and GTT together. */
 	TAILQ_FOREACH(it, &jobs->all, all)
 		if (it->r.state == JOB_RUNNING)
-			in.headroom += admit_headroom(it->r.lim.memory_max, it->r.cgstats.current);
+			in.headroom += admit_headroom(it->r.lim.memory_max, it->r.cgstats.current +
+						      it->r.gpu.last_host);
 	if (admit_decide(&in, why, sizeof why))
 		return true;
 	record_set_message(&job->r, "%s", why);
