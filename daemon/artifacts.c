@@ -49,7 +49,7 @@ static void gpu_json(yajl_gen g, const struct job_record *r)
 	yajl_gen_map_open(g);
 	json_kstr(g, "source", gp->seen_fdinfo ? "fdinfo" : gp->seen_dmem ? "dmem" : "none");
 	if (!gp->seen_fdinfo && !gp->seen_dmem)
-		json_kstr(g, "reason", !gpu_host_has_drm(&gpu_env_host) ?
+		json_kstr(g, "reason", !gpu_host_has_drm(gpu_env_daemon()) ?
 			  "no DRM device on this host" : gp->partial_samples ?
 			  "the fdinfo of the job's DRM fds could not be read" :
 			  "no process of the job held a DRM device with memory figures");
@@ -287,7 +287,8 @@ static int write_container_manifest(const struct job_record *r, const struct con
 	json_key(g, "host");
 	hostinfo_json(g);
 	json_key(g, "gpu_pools");
-	gpuinfo_json(g, "/sys", "/proc", "/sys/fs/cgroup");
+	gpuinfo_json(g, gpu_env_daemon()->sys_root, gpu_env_daemon()->proc_root,
+		     "/sys/fs/cgroup");
 	yajl_gen_map_close(g);
 	return write_json(r, "container_manifest.json", g);
 }

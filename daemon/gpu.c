@@ -19,6 +19,20 @@ const struct gpu_env gpu_env_host = {
 	.proc_root = "/proc", .sys_root = "/sys", .is_drm = gpu_is_drm_chardev,
 };
 
+const struct gpu_env *gpu_env_daemon(void)
+{
+	static struct gpu_env env;
+
+	if (!env.is_drm) {
+		const char *p = getenv("MEMSAFED_GPU_PROC_ROOT"), *s = getenv("MEMSAFED_GPU_SYS_ROOT");
+
+		env = gpu_env_host;
+		env.proc_root = p && *p ? p : env.proc_root;
+		env.sys_root = s && *s ? s : env.sys_root;
+	}
+	return &env;
+}
+
 bool gpu_is_drm_chardev(const struct stat *st, unsigned *ret_minor)
 {
 	if (!S_ISCHR(st->st_mode) ||

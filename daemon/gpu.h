@@ -77,6 +77,10 @@ struct gpu_env {
 	bool (*is_drm)(const struct stat *st, unsigned *ret_minor);
 };
 extern const struct gpu_env gpu_env_host;
+/* The daemon's: gpu_env_host, or with MEMSAFED_GPU_PROC_ROOT and
+ * MEMSAFED_GPU_SYS_ROOT in its environment (which only whoever starts it
+ * controls) those roots: tests/integration/gpu.test fakes a GPU there. */
+const struct gpu_env *gpu_env_daemon(void);
 /* The daemon's is_drm: a character device of major 226 or 261. */
 bool gpu_is_drm_chardev(const struct stat *st, unsigned *ret_minor);
 

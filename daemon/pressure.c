@@ -256,7 +256,7 @@ static uint64_t host_gpu_used(void)
 {
 	struct gpuinfo_host h;
 
-	gpuinfo_read("/sys", "/proc", &h);
+	gpuinfo_read(gpu_env_daemon()->sys_root, gpu_env_daemon()->proc_root, &h);
 	return h.gtt_used + h.vram_used;
 }
 
@@ -266,7 +266,7 @@ static void gpu_kill(struct job *job, const struct gpu_sample *s,
 	struct job_record *jr = &job->r;
 	struct gpuinfo_host h;
 
-	gpuinfo_read("/sys", "/proc", &h);
+	gpuinfo_read(gpu_env_daemon()->sys_root, gpu_env_daemon()->proc_root, &h);
 	jr->gpu.killed = true;
 	jr->gpu.kill_mono = now_mono_ms();
 	jr->gpu.held = s->host + s->dev;
@@ -294,7 +294,7 @@ static void gpu_sample(struct job *job, const struct sys_sample *sys, struct mem
 
 	row->has_gtt = sys->has_gtt;
 	row->host_gtt_used = sys->gtt_used;
-	if (gpu_sample_job(&gpu_env_host, path, &s) < 0)
+	if (gpu_sample_job(gpu_env_daemon(), path, &s) < 0)
 		return;
 	if (s.clients) {
 		g->seen_fdinfo = true;
@@ -348,7 +348,8 @@ void pressure_gpu_release(struct job *job, uint64_t now)
 			  back >> 20, g->held >> 20, g->release_ms);
 	} else if (now - g->kill_mono >= GPU_RELEASE_WAIT_MS) {
 		g->not_released = true;
-		log_event(LOG_WARNING, job->r.id, "gpu_memory_not_released", "%" PRIu64 " s after "
+		log_event(LOG_WARNING, job->r.id, "gpu_memory_not_released", "gpu_memory_not_released: "
+			  "%" PRIu64 " s after "
 			  "the kill the host's GTT and VRAM use fell by %" PRIu64 " MB, under 80%% "
 			  "of the %" PRIu64 " MB the job held: a process outside the job may hold "
 			  "its buffers, or the driver leaks them", (now - g->kill_mono) / 1000,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gpu.h"
 #include "gpuinfo.h"
 #include "procfs.h"
 #include "sampler.h"
@@ -34,7 +35,7 @@ int sampler_read_system(struct sys_sample *ret)
 		s.psi_some_avg10 = some.avg10;
 		s.psi_full_avg10 = full.avg10;
 	}
-	gpuinfo_read("/sys", "/proc", &gpu);
+	gpuinfo_read(gpu_env_daemon()->sys_root, gpu_env_daemon()->proc_root, &gpu);
 	s.has_gtt = gpu.has_gtt;
 	s.gtt_used = gpu.gtt_used;
 	s.gtt_total = gpu.gtt_total;
