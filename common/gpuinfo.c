@@ -46,10 +46,10 @@ static bool is_card(const char *name)
 	return strncmp(name, "card", 4) == 0 && name[4] && !strchr(name, '-');
 }
 
-void gpuinfo_read(const char *sys_root, const char *proc_root, struct gpuinfo_host *ret)
+void gpuinfo_read_pools(const char *sys_root, struct gpuinfo_host *ret)
 {
 	struct gpuinfo_host h = { 0 };
-	char path[PATH_MAX], *buf;
+	char path[PATH_MAX];
 	DIR *d;
 	struct dirent *de;
 
@@ -75,6 +75,15 @@ void gpuinfo_read(const char *sys_root, const char *proc_root, struct gpuinfo_ho
 		}
 		closedir(d);
 	}
+	*ret = h;
+}
+
+void gpuinfo_read(const char *sys_root, const char *proc_root, struct gpuinfo_host *ret)
+{
+	struct gpuinfo_host h;
+	char path[PATH_MAX], *buf;
+
+	gpuinfo_read_pools(sys_root, &h);
 	snprintf(path, sizeof path, "%s/meminfo", proc_root);
 	if ((buf = malloc(16384)) && read_small_file(path, buf, 16384) > 0 &&
 	    procfs_parse_meminfo(buf, "GPUActive", &h.gpu_active) == 0) {

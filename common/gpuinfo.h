@@ -29,6 +29,8 @@ struct gpuinfo_host {
 void gpuinfo_read_card(const char *sys_root, const char *name, struct gpuinfo_card *ret);
 /* Every card's pools summed, and /proc/meminfo's GPU lines. */
 void gpuinfo_read(const char *sys_root, const char *proc_root, struct gpuinfo_host *ret);
+/* The same without /proc/meminfo (the sample tick reads it already). */
+void gpuinfo_read_pools(const char *sys_root, struct gpuinfo_host *ret);
 /* GTT not yet used, or 0 without GTT figures. */
 uint64_t gpuinfo_gtt_free(const struct gpuinfo_host *h);
 /* JSON for container_manifest.json: {cards: [{card, gtt_total, gtt_used,

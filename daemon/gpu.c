@@ -269,12 +269,13 @@ static bool gone(int e) { return e == ENOENT || e == ESRCH; }
 static void scan_pid(struct scan *sc, const char *pid)
 {
 	char path[PATH_MAX], buf[8192];
-	_cleanup_close_ int fddir = -1, infodir = -1;
+	_cleanup_close_ int infodir = -1;
+	int fddir;
 	DIR *d;
 	struct dirent *de;
 
 	snprintf(path, sizeof path, "%s/%s/fd", sc->env->proc_root, pid);
-	if ((fddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	if (!(d = opendir(path))) {
 		if (!gone(errno)) {      /* EACCES: another user's, non-dumpable */
 			sc->s.errors++;
 			sc->s.partial = true;
@@ -282,8 +283,7 @@ static void scan_pid(struct scan *sc, const char *pid)
 		return;
 	}
 	sc->s.pids++;
-	if (!(d = fdopendir(dup(fddir))))
-		return;
+	fddir = dirfd(d);
 	while ((de = readdir(d))) {
 		struct stat st;
 		struct gpu_client c;
@@ -331,6 +331,7 @@ static int scan_cgroup(struct scan *sc, const char *dir, unsigned depth)
 	ssize_t n;
 	DIR *d;
 	struct dirent *de;
+	struct stat st;
 
 	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
 	if (!(procs = malloc(cap)))
@@ -341,8 +342,11 @@ static int scan_cgroup(struct scan *sc, const char *dir, unsigned depth)
 	     tok = strtok_r(NULL, "\n", &save))
 		if (tok[strspn(tok, "0123456789")] == '\0')
 			scan_pid(sc, tok);
-	/* A job's processes may make child cgroups of their own. */
-	if (depth >= 8 || !(d = opendir(dir)))
+	/* A job's processes may make child cgroups of their own. kernfs
+	 * counts subdirectories in a directory's link count (2: none), which
+	 * spares a readdir of every control file on each sample; a link
+	 * count of 1 (file systems that do not keep it) means "look". */
+	if (depth >= 8 || (stat(dir, &st) == 0 && st.st_nlink == 2) || !(d = opendir(dir)))
 		return 0;
 	while ((de = readdir(d))) {
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
@@ -438,12 +442,14 @@ bool gpu_host_has_drm(const struct gpu_env *env)
 	struct dirent *de;
 	bool any = false;
 
-	snprintf(path, sizeof path, "%s/class/drm", env->sys_root);
-	if (!(d = opendir(path)))
-		return false;
-	while (!any && (de = readdir(d)))
-		any = (starts(de->d_name, "card") && !strchr(de->d_name, '-')) ||
-		      starts(de->d_name, "renderD") || starts(de->d_name, "accel");
-	closedir(d);
+	for (int i = 0; i < 2 && !any; i++) {
+		snprintf(path, sizeof path, "%s/class/%s", env->sys_root, i ? "accel" : "drm");
+		if (!(d = opendir(path)))
+			continue;
+		while (!any && (de = readdir(d)))
+			any = (starts(de->d_name, "card") && !strchr(de->d_name, '-')) ||
+			      starts(de->d_name, "renderD") || starts(de->d_name, "accel");
+		closedir(d);
+	}
 	return any;
 }

@@ -99,7 +99,8 @@ uint64_t gpu_dmem_parse_sum(const char *text);
  * set, -ENOENT without dmem, or -errno. */
 int gpu_dmem_set_max(const char *cgroup_root, const char *cgroup_dir, uint64_t limit);
 
-/* Whether the host has a DRM device at all (sys_root/class/drm/card*). */
+/* Whether the host has a DRM or accel device at all (sys_root/class/drm,
+ * sys_root/class/accel). */
 bool gpu_host_has_drm(const struct gpu_env *env);
 
 #endif

@@ -256,7 +256,7 @@ static uint64_t host_gpu_used(void)
 {
 	struct gpuinfo_host h;
 
-	gpuinfo_read(gpu_env_daemon()->sys_root, gpu_env_daemon()->proc_root, &h);
+	gpuinfo_read_pools(gpu_env_daemon()->sys_root, &h);
 	return h.gtt_used + h.vram_used;
 }
 
@@ -266,7 +266,7 @@ static void gpu_kill(struct job *job, const struct gpu_sample *s,
 	struct job_record *jr = &job->r;
 	struct gpuinfo_host h;
 
-	gpuinfo_read(gpu_env_daemon()->sys_root, gpu_env_daemon()->proc_root, &h);
+	gpuinfo_read_pools(gpu_env_daemon()->sys_root, &h);
 	jr->gpu.killed = true;
 	jr->gpu.kill_mono = now_mono_ms();
 	jr->gpu.held = s->host + s->dev;
@@ -283,6 +283,21 @@ static void gpu_kill(struct job *job, const struct gpu_sample *s,
 	cgroup_job_kill(job->cg);
 }
 
+/* No DRM or accel device, no DRM client: spare every job's fd scan on a
+ * host without a GPU. Looked at again every 10 s (an eGPU may come). */
+static bool gpu_host_has_devices(void)
+{
+	static uint64_t checked;
+	static bool has;
+	uint64_t now = now_mono_ms();
+
+	if (!checked || now - checked >= 10000) {
+		has = gpu_host_has_drm(gpu_env_daemon());
+		checked = now;
+	}
+	return has;
+}
+
 static void gpu_sample(struct job *job, const struct sys_sample *sys, struct memlog_row *row)
 {
 	struct job_record *jr = &job->r;
@@ -294,7 +309,7 @@ static void gpu_sample(struct job *job, const struct sys_sample *sys, struct mem
 
 	row->has_gtt = sys->has_gtt;
 	row->host_gtt_used = sys->gtt_used;
-	if (gpu_sample_job(gpu_env_daemon(), path, &s) < 0)
+	if (!gpu_host_has_devices() || gpu_sample_job(gpu_env_daemon(), path, &s) < 0)
 		return;
 	if (s.clients) {
 		g->seen_fdinfo = true;

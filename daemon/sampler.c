@@ -35,7 +35,7 @@ int sampler_read_system(struct sys_sample *ret)
 		s.psi_some_avg10 = some.avg10;
 		s.psi_full_avg10 = full.avg10;
 	}
-	gpuinfo_read(gpu_env_daemon()->sys_root, gpu_env_daemon()->proc_root, &gpu);
+	gpuinfo_read_pools(gpu_env_daemon()->sys_root, &gpu);
 	s.has_gtt = gpu.has_gtt;
 	s.gtt_used = gpu.gtt_used;
 	s.gtt_total = gpu.gtt_total;
