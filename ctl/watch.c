@@ -166,6 +166,7 @@ static void plain_line(struct watch *w, yajl_val job, double elapsed)
 {
 	double cap = mib(ctl_juint(job, "memory_max"));
 	double cg = ctl_jdouble(job, "cgroup_mb"), psi = ctl_jdouble(job, "psi_some_avg10");
+	double gv[3];
 
 	new_events(w, job, elapsed);
 	if (w->quiet)
@@ -176,6 +177,9 @@ static void plain_line(struct watch *w, yajl_val job, double elapsed)
 	       ctl_juint(job, "batches_flushed"), ctl_juint(job, "batches"),
 	       ctl_jdouble(job, "rss_mb"), cg, cap, cap > 0 ? 100 * cg / cap : 0,
 	       psi < 0 ? "n/a " : "", psi < 0 ? 0.0 : psi, ctl_juint(job, "events"));
+	if (!strcmp(ctl_jstr(job, "state"), "running") && gpu_now(job, gv))
+		printf("%.1fs gpu %.1f MB (%.1f host-backed, %.1f device)\n", elapsed, gv[0],
+		       gv[1], gv[2]);
 	fflush(stdout);
 }
 
