@@ -265,6 +265,7 @@ static void gpu_kill(struct job *job, const struct gpu_sample *s,
 {
 	struct job_record *jr = &job->r;
 	struct gpuinfo_host h;
+	char where[32] = "";
 
 	gpuinfo_read_pools(gpu_env_daemon()->sys_root, &h);
 	jr->gpu.killed = true;
@@ -274,11 +275,13 @@ static void gpu_kill(struct job *job, const struct gpu_sample *s,
 	/* Without the host's pools (no amdgpu sysfs) release is not known. */
 	jr->gpu.release_pending = (h.has_gtt || h.has_vram) && jr->gpu.held;
 	jr->gpu.released = jr->gpu.not_released = false;
+	if (jr->kind == JOB_INGEST && jr->page)
+		snprintf(where, sizeof where, " on page %u", jr->page);
 	record_set_message(jr, "killed over %s: %s %" PRIu64 " MB > %" PRIu64 " MB (GPU: %"
-			   PRIu64 " MB host-backed, %" PRIu64 " MB device) on page %u",
+			   PRIu64 " MB host-backed, %" PRIu64 " MB device)%s",
 			   res->limit, strcmp(res->limit, "memory_max") == 0 ?
 			   "memory.current + host-backed GPU memory" : "device memory",
-			   res->used >> 20, res->max >> 20, s->host >> 20, s->dev >> 20, jr->page);
+			   res->used >> 20, res->max >> 20, s->host >> 20, s->dev >> 20, where);
 	log_event(LOG_WARNING, jr->id, "gpu_memory", "%s", jr->message);
 	cgroup_job_kill(job->cg);
 }
