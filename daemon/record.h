@@ -97,7 +97,6 @@ struct job_gpu {
 	uint64_t partial_samples;    /* samples with an unreadable fdinfo */
 	unsigned over;               /* consecutive samples over a limit */
 	bool seen_fdinfo, seen_dmem; /* some sample found DRM clients / dmem.current */
-	char none_reason[120];       /* why there is no source, when none */
 	/* the kill and the check that the driver gave the memory back */
 	bool killed, release_pending, released, not_released;
 	uint64_t kill_mono;          /* when the daemon killed the job */
