@@ -67,6 +67,7 @@ enum key_id {
 	K_MAX_BYTES_CEILING,
 	K_MAX_SPOOL,
 	K_MAX_SPOOL_PER_USER,
+	K_GPU_MEMORY_MAX_CEILING,
 
 	K_MEMORY_MAX,
 	K_MEMORY_HIGH_RATIO,
@@ -82,6 +83,7 @@ enum key_id {
 	K_RETRIES,
 	K_SINK,
 	K_KB,
+	K_GPU_MEMORY_MAX,
 
 	K_STREAM_CHUNK_SIZE,
 	K_STREAM_BUFFER_SIZE,
@@ -147,6 +149,8 @@ static const struct key_def keys[K_COUNT] = {
 	KEY(K_MAX_BYTES_CEILING, "limits", "max_bytes_ceiling", T_SIZE, max_bytes_ceiling, 1024, 64 * MB_),
 	KEY(K_MAX_SPOOL, "limits", "max_spool", T_SIZE, max_spool, MB_, UINT64_MAX),
 	KEY(K_MAX_SPOOL_PER_USER, "limits", "max_spool_per_user", T_SIZE, max_spool_per_user, MB_, UINT64_MAX),
+	/* 0: no ceiling on gpu_memory_max. */
+	KEY(K_GPU_MEMORY_MAX_CEILING, "limits", "gpu_memory_max_ceiling", T_SIZE, gpu_memory_max_ceiling, 0, UINT64_MAX),
 
 	KEY(K_MEMORY_MAX, "job", "memory_max", T_SIZE, memory_max, 4 * MB_, UINT64_MAX),
 	DKEY(K_MEMORY_HIGH_RATIO, "job", "memory_high_ratio", memory_high_ratio, 1.0),
@@ -163,6 +167,8 @@ static const struct key_def keys[K_COUNT] = {
 	KEY(K_RETRIES, "job", "retries", T_UINT, retries, 0, 10),
 	KEY(K_SINK, "job", "sink", T_SINK, sink, 0, UINT64_MAX),
 	KEY(K_KB, "job", "kb", T_KB, kb, 0, UINT64_MAX),
+	/* Device memory (VRAM) a job may hold; 0: no limit of its own. */
+	KEY(K_GPU_MEMORY_MAX, "job", "gpu_memory_max", T_SIZE, gpu_memory_max, 0, UINT64_MAX),
 
 	PKEY(K_STREAM_CHUNK_SIZE, "stream", "stream_chunk_size", T_SIZE, stream_chunk_size, 4 * KB_, 16 * MB_),
 	KEY(K_STREAM_BUFFER_SIZE, "stream", "stream_buffer_size", T_SIZE, stream_buffer_size, 4 * KB_, 16 * MB_),
@@ -1215,6 +1221,13 @@ static int check_merged(struct loader *l, const char *path, const struct config 
 				   size_order[i].ceiling ? " or raise the ceiling" : "");
 	}
 	/* The chunker needs room for new text after the overlap. */
+	if (c->gpu_memory_max_ceiling && c->gpu_memory_max > c->gpu_memory_max_ceiling) {
+		format_size(c->gpu_memory_max, a, sizeof a);
+		format_size(c->gpu_memory_max_ceiling, b, sizeof b);
+		return cross_error(l, path, K_GPU_MEMORY_MAX, K_GPU_MEMORY_MAX_CEILING,
+				   "[job] gpu_memory_max (%s) exceeds [limits] gpu_memory_max_ceiling "
+				   "(%s); lower gpu_memory_max or raise the ceiling", a, b);
+	}
 	if (c->chunk_overlap * 2 >= c->chunk_size)
 		return cross_error(l, path, K_CHUNK_OVERLAP, K_CHUNK_SIZE,
 				   "[job] chunk_overlap (%u) must be less than half of [job] chunk_size (%u)",

@@ -40,6 +40,7 @@ struct config {
 	uint64_t max_bytes_ceiling;  /* largest max_bytes a job may ask for */
 	uint64_t max_spool;          /* spooled documents not yet ended, in all */
 	uint64_t max_spool_per_user; /* the same, per submitting user */
+	uint64_t gpu_memory_max_ceiling; /* largest gpu_memory_max; 0 = none */
 
 	/* [job]: per-job defaults, overridable by the submitter within ceilings */
 	uint64_t memory_max;      /* bytes */
@@ -56,6 +57,7 @@ struct config {
 	unsigned retries;         /* OOM retries */
 	char *sink;               /* mock | jsonl | exec */
 	char *kb;                 /* default knowledge base name */
+	uint64_t gpu_memory_max;  /* device memory a job may hold, bytes; 0 = none */
 
 	/* [stream] */
 	uint64_t stream_chunk_size;  /* client fd -> spool read size */

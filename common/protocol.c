@@ -83,6 +83,8 @@ static int parse_options(yajl_val req, struct job_options *o, char *msg, size_t 
 		      &o->max_wait_ms, msg, msgsz) < 0 ||
 	    get_range(req, "timeout_ms", 1, UINT64_C(30) * 24 * 3600 * 1000,
 		      &o->has_timeout, &o->timeout_ms, msg, msgsz) < 0 ||
+	    get_range(req, "gpu_memory_max", 0, UINT64_C(1) << 50,
+		      &o->has_gpu_memory_max, &o->gpu_memory_max, msg, msgsz) < 0 ||
 	    get_string(req, "kb", o->kb, sizeof o->kb, msg, msgsz) < 0 ||
 	    get_string(req, "sink", o->sink, sizeof o->sink, msg, msgsz) < 0)
 		return -EINVAL;

@@ -90,6 +90,8 @@ struct job_options {
 	uint64_t max_wait_ms;
 	uint64_t timeout_ms;
 	int64_t priority;     /* higher runs first; -100..100 */
+	bool has_gpu_memory_max;
+	uint64_t gpu_memory_max; /* bytes of device memory; 0 = no limit of its own */
 	char kb[PROTOCOL_KB_MAX + 1];   /* empty: the configured default */
 	char sink[16];                  /* empty: the configured default */
 };

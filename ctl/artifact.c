@@ -23,11 +23,11 @@
 
 /* ---- memory_log.csv ------------------------------------------------------ */
 
-enum { C_T, C_RSS, C_CG, C_PSI, C_SYS_PSI, C_PAGE, C_AVAIL, C_N };
+enum { C_T, C_RSS, C_CG, C_PSI, C_SYS_PSI, C_PAGE, C_AVAIL, C_GPU, C_GPU_HOST, C_N };
 static const char *const col_names[C_N] = {
 	[C_T] = "t_ms", [C_RSS] = "rss_mb", [C_CG] = "cgroup_current_mb",
 	[C_PSI] = "psi_some_avg10", [C_SYS_PSI] = "sys_psi_some_avg10", [C_PAGE] = "page",
-	[C_AVAIL] = "mem_available_mb",
+	[C_AVAIL] = "mem_available_mb", [C_GPU] = "gpu_mb", [C_GPU_HOST] = "gpu_host_mb",
 };
 
 static double **column(struct artifact_memlog *m, int c)
@@ -39,8 +39,73 @@ static double **column(struct artifact_memlog *m, int c)
 	case C_PSI: return &m->psi_some;
 	case C_SYS_PSI: return &m->sys_psi_some;
 	case C_PAGE: return &m->page;
+	case C_GPU: return &m->gpu_mb;
+	case C_GPU_HOST: return &m->gpu_host_mb;
 	default: return &m->mem_available_mb;
 	}
+}
+
+/* The i-th comma-separated cell of line as a number, or NAN. */
+static double cell_at(const char *line, int i)
+{
+	const char *p = line;
+	char *end;
+	double d;
+
+	for (; i > 0 && p; i--)
+		p = (p = strchr(p, ',')) ? p + 1 : NULL;
+	if (!p || *p == ',' || *p == '\n' || !*p)
+		return NAN;
+	d = strtod(p, &end);
+	return end == p ? NAN : d;
+}
+
+int artifact_memlog_last(const char *dir, const char *const *cols, double *vals, size_t n)
+{
+	char path[PATH_MAX], head[1024], tail[4096], *last, *nl;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	ssize_t len, hl;
+	off_t off;
+
+	for (size_t k = 0; k < n; k++)
+		vals[k] = NAN;
+	snprintf(path, sizeof path, "%s/memory_log.csv", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((hl = pread(fd, head, sizeof head - 1, 0)) <= 0)
+		return hl < 0 ? -errno : -ENODATA;
+	head[hl] = '\0';
+	if (!(nl = strchr(head, '\n')))
+		return -EINVAL;
+	*nl = '\0';
+	off = st.st_size > (off_t)sizeof tail - 1 ? st.st_size - (off_t)sizeof tail + 1 : 0;
+	if ((len = pread(fd, tail, sizeof tail - 1, off)) <= 0)
+		return len < 0 ? -errno : -ENODATA;
+	tail[len] = '\0';
+	/* The last complete line (a torn one has no newline yet). */
+	if (len < 2 || tail[len - 1] != '\n')
+		nl = strrchr(tail, '\n');
+	else
+		nl = &tail[len - 1];
+	if (!nl)
+		return -ENODATA;
+	*nl = '\0';
+	last = strrchr(tail, '\n');
+	last = last ? last + 1 : tail;
+	if (strncmp(last, "t_ms", 4) == 0)
+		return -ENODATA;   /* the header only */
+	{
+		int i = 0;
+		for (char *save = NULL, *tok = strtok_r(head, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save), i++)
+			for (size_t k = 0; k < n; k++)
+				if (strcmp(tok, cols[k]) == 0)
+					vals[k] = cell_at(last, i);
+	}
+	return 0;
 }
 
 void artifact_memlog_free(struct artifact_memlog *m)

@@ -11,9 +11,14 @@
 struct artifact_memlog {
 	size_t n;
 	double *t_ms, *rss_mb, *cgroup_mb, *psi_some, *sys_psi_some, *page, *mem_available_mb;
+	double *gpu_mb, *gpu_host_mb;   /* the job's GPU memory, host-backed part */
 };
 
 int artifact_memlog_load(const char *dir, struct artifact_memlog *ret, char *err, size_t errsz);
+/* The newest complete row of dir/memory_log.csv: the values of the
+ * columns named in cols (NAN where absent), without reading the whole
+ * file. 0, or a negative errno. */
+int artifact_memlog_last(const char *dir, const char *const *cols, double *vals, size_t n);
 void artifact_memlog_free(struct artifact_memlog *m);
 
 /* Copy every regular file of src into dst (created, mode 0755), each

@@ -17,6 +17,7 @@
 #include "ctl.h"
 #include "doctor.h"
 #include "json.h"
+#include "gpuinfo.h"
 #include "procfs.h"
 #include "protocol.h"
 #include "size.h"
@@ -495,6 +496,51 @@ static void check_free_memory(struct ctx *x)
 	}
 }
 
+/* GPU memory: an APU's GTT is system RAM the memory cgroup is not
+ * charged for; memsafed measures it per job from DRM fdinfo and bounds it
+ * by memory_max. Whether the host's GTT can outgrow what the desktop can
+ * spare is the kernel's setting (ttm.pages_limit), checked here. */
+static void check_gpu(struct ctx *x)
+{
+	static const char *const keys[] = { "MemTotal" };
+	uint64_t total = 0, reserve = x->o->reserve ? x->o->reserve : x->cfg.reserve;
+	struct gpuinfo_host h;
+	struct doctor_check *c;
+	char ctl[512] = "", dmem[64];
+
+	gpuinfo_read("/sys", "/proc", &h);
+	read_small_file("/sys/fs/cgroup/cgroup.controllers", ctl, sizeof ctl);
+	snprintf(dmem, sizeof dmem, "%s", strstr(ctl, "dmem") ?
+		 "the dmem controller is available (VRAM backstop)" :
+		 "no dmem controller (6.14+, not in Debian's kernels)");
+	if (h.cards == 0) {
+		add(x, "gpu", "GPU memory", DOCTOR_OK, "no DRM GPU on this host: jobs report "
+		    "gpu.source none");
+		return;
+	}
+	procfs_read_meminfo(keys, &total, 1);
+	if (!h.has_gtt) {
+		add(x, "gpu", "GPU memory", DOCTOR_OK, "%u DRM card(s), none reporting GTT "
+		    "(amdgpu mem_info_gtt_*): per-job GPU memory comes from DRM fdinfo, "
+		    "admission uses MemAvailable only; %s", h.cards, dmem);
+		return;
+	}
+	if (total && h.gtt_total + reserve > total) {
+		c = add(x, "gpu", "GPU memory", DOCTOR_WARN, "GTT %.0f MB (%.0f MB used) of MemTotal "
+			"%.0f MB: GPU buffers can take more RAM than the %.0f MB reserve leaves; "
+			"memsafed kills a job over memory_max within two samples, but one "
+			"allocation can outrun a sample; %s", (double)h.gtt_total / MB,
+			(double)h.gtt_used / MB, (double)total / MB, (double)reserve / MB, dmem);
+		fix(c, "cap GTT in the kernel: ttm.pages_limit=%" PRIu64 " (4 KiB pages: MemTotal "
+		    "less reserve) on the kernel command line", (total - reserve) / 4096);
+		return;
+	}
+	add(x, "gpu", "GPU memory", DOCTOR_OK, "GTT %.0f MB (%.0f MB used), VRAM %.0f MB (%.0f MB "
+	    "used): GTT fits in MemTotal %.0f MB less the reserve; per-job figures from DRM "
+	    "fdinfo; %s", (double)h.gtt_total / MB, (double)h.gtt_used / MB,
+	    (double)h.vram_total / MB, (double)h.vram_used / MB, (double)total / MB, dmem);
+}
+
 static void checklist(struct ctx *x)
 {
 	struct doctor_report *r = x->rep;
@@ -543,6 +589,7 @@ void doctor_run(const struct doctor_opts *o, struct doctor_report *rep)
 	check_worker_user(&x);
 	check_socket(&x, ping, r, err);
 	check_free_memory(&x);
+	check_gpu(&x);
 	checklist(&x);
 	config_done(&x.cfg);
 }

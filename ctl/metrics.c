@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "artifact.h"
 #include "ctl.h"
+#include "gpuinfo.h"
 #include "json.h"
 #include "metrics.h"
 #include "pressure.h"
@@ -79,6 +81,51 @@ static double get_cgroup(yajl_val j) { return round(ctl_jdouble(j, "cgroup_mb") 
 static double get_psi(yajl_val j) { return ctl_jdouble(j, "psi_some_avg10"); }
 static double get_pages(yajl_val j) { return (double)ctl_juint(j, "page"); }
 
+/* Per running job, its GPU memory now (the newest memory_log.csv row
+ * memsafed wrote: DRM fdinfo, flushed at least once a second), and the
+ * host's GTT. A job whose log is unreadable (another user's) is left out. */
+static void gpu_gauges(yajl_val jobs)
+{
+	static const char *const cols[] = { "gpu_mb", "gpu_host_mb", "gpu_dev_mb" };
+	static const char *const names[][2] = {
+		{ "memsafed_job_gpu_bytes", "GPU memory of a running job now (DRM fdinfo), in bytes." },
+		{ "memsafed_job_gpu_host_bytes", "Host-backed GPU memory (amdgpu GTT, xe system) of a "
+		  "running job now, in bytes: RAM outside memory.current." },
+		{ "memsafed_job_gpu_device_bytes", "Device memory (VRAM) of a running job now, in bytes." },
+	};
+	size_t n = jobs->u.array.len;
+	_cleanup_free_ double *v = calloc(n ? n * 3 : 1, sizeof *v);
+	struct gpuinfo_host h;
+
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		yajl_val j = jobs->u.array.values[i];
+		if (strcmp(ctl_jstr(j, "state"), "running") || !ctl_jhas_str(j, "dir") ||
+		    artifact_memlog_last(ctl_jstr(j, "dir"), cols, &v[i * 3], 3) < 0)
+			v[i * 3] = v[i * 3 + 1] = v[i * 3 + 2] = NAN;
+	}
+	for (size_t c = 0; c < 3; c++) {
+		head(names[c][0], "gauge", names[c][1]);
+		for (size_t i = 0; i < n; i++) {
+			if (isnan(v[i * 3 + c]))
+				continue;
+			printf("%s{job=\"%" PRIu64 "\"} ", names[c][0],
+			       ctl_juint(jobs->u.array.values[i], "id"));
+			num(round(v[i * 3 + c] * 1048576.0));
+		}
+	}
+	gpuinfo_read("/sys", "/proc", &h);
+	if (h.has_gtt) {
+		head("memsafed_host_gtt_used_bytes", "gauge", "GTT in use on the host (amdgpu), in bytes.");
+		printf("memsafed_host_gtt_used_bytes ");
+		num((double)h.gtt_used);
+		head("memsafed_host_gtt_total_bytes", "gauge", "GTT size of the host (amdgpu), in bytes.");
+		printf("memsafed_host_gtt_total_bytes ");
+		num((double)h.gtt_total);
+	}
+}
+
 int metrics_main(int argc, char **argv)
 {
 	int i = ctl_simple_opts(argc, argv,
@@ -88,8 +135,10 @@ int metrics_main(int argc, char **argv)
 		"memsafed_jobs{state}, memsafed_oom_kills, per job (job=\"ID\")\n"
 		"memsafed_job_peak_cgroup_bytes, _peak_rss_bytes, _memory_max_bytes,\n"
 		"_oom_kills, _page, and for running jobs _cgroup_bytes and\n"
-		"_psi_some_avg10; and the host's memsafed_host_mem_available_bytes and\n"
-		"memsafed_host_memory_psi_some_avg10.\n"
+		"_psi_some_avg10, _gpu_bytes, _gpu_host_bytes and _gpu_device_bytes;\n"
+		"and the host's memsafed_host_mem_available_bytes,\n"
+		"memsafed_host_memory_psi_some_avg10 and, with amdgpu,\n"
+		"memsafed_host_gtt_used_bytes and _gtt_total_bytes.\n"
 		"  memsafectl metrics > /var/lib/node_exporter/memsafed.prom.$$ &&\n"
 		"    mv /var/lib/node_exporter/memsafed.prom.$$ /var/lib/node_exporter/memsafed.prom\n"
 		"  --json   the daemon's figures and, per job, its state, peaks, cap and OOM\n"
@@ -204,6 +253,7 @@ int metrics_main(int argc, char **argv)
 	per_job(jobs, "memsafed_job_psi_some_avg10", "gauge",
 		"Memory PSI some avg10 of a running job (%; -1 where cgroup v1 has none).",
 		get_psi, true);
+	gpu_gauges(jobs);
 	head("memsafed_host_mem_available_bytes", "gauge", "MemAvailable of the host, in bytes.");
 	printf("memsafed_host_mem_available_bytes ");
 	num(avail);

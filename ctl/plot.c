@@ -31,6 +31,7 @@
 #define RGB_GRID 0.88, 0.88, 0.88
 #define RGB_TEXT 0.15, 0.15, 0.15
 #define RGB_SYS_PSI 0.55, 0.55, 0.55
+#define RGB_GPU 0.85, 0.35, 0.65
 
 struct plot {
 	cairo_t *cr;
@@ -192,6 +193,26 @@ static size_t collect_marks(yajl_val sum, uint64_t start_ms, struct mark *marks,
 	return n;
 }
 
+/* The job's GPU memory (DRM fdinfo), and what memory_max bounds on an
+ * APU: memory.current plus the host-backed GPU memory it does not hold. */
+static void gpu_series(const struct plot *p, const struct artifact_memlog *ml,
+		       const double *dash)
+{
+	double *combined = malloc(ml->n * sizeof *combined);
+
+	cairo_set_source_rgb(p->cr, RGB_GPU);
+	cairo_set_line_width(p->cr, 1.8);
+	series(p, ml->t_ms, ml->gpu_mb, ml->n, false);
+	if (!combined)
+		return;
+	for (size_t i = 0; i < ml->n; i++)
+		combined[i] = ml->cgroup_mb[i] + ml->gpu_host_mb[i];   /* NAN stays NAN */
+	cairo_set_dash(p->cr, dash, 2, 0);
+	series(p, ml->t_ms, combined, ml->n, false);
+	cairo_set_dash(p->cr, NULL, 0, 0);
+	free(combined);
+}
+
 static void draw(struct plot *p, yajl_val sum, yajl_val manifest,
 		 const struct artifact_memlog *ml, uint64_t id)
 {
@@ -203,6 +224,7 @@ static void draw(struct plot *p, yajl_val sum, yajl_val manifest,
 	struct mark marks[256];
 	size_t nmarks;
 	double step, dash[2] = { 6, 4 }, t_last = 0;
+	bool gpu = false;        /* the job held GPU memory: draw it */
 	char s[512];
 
 	parse_iso8601(ctl_jhas_str(sum, "started_at") ? ctl_jstr(sum, "started_at") : NULL,
@@ -228,6 +250,12 @@ static void draw(struct plot *p, yajl_val sum, yajl_val manifest,
 			p->mb_max = MAX(p->mb_max, ml->rss_mb[i]);
 		if (!isnan(ml->cgroup_mb[i]))
 			p->mb_max = MAX(p->mb_max, ml->cgroup_mb[i]);
+		if (!isnan(ml->gpu_mb[i]) && ml->gpu_mb[i] > 0) {
+			gpu = true;
+			p->mb_max = MAX(p->mb_max, ml->gpu_mb[i]);
+		}
+		if (!isnan(ml->gpu_host_mb[i]) && !isnan(ml->cgroup_mb[i]))
+			p->mb_max = MAX(p->mb_max, ml->cgroup_mb[i] + ml->gpu_host_mb[i]);
 	}
 	p->mb_max = MAX(p->mb_max * 1.12, 1.0);
 	p->psi_max = 10;
@@ -356,6 +384,8 @@ static void draw(struct plot *p, yajl_val sum, yajl_val manifest,
 		cairo_arc(cr, px(p, ml->t_ms[i] / 1000.0), py(p, ml->cgroup_mb[i]), 2, 0, 2 * M_PI);
 		cairo_fill(cr);
 	}
+	if (gpu)
+		gpu_series(p, ml, dash);
 	cairo_restore(cr);
 	if (ml->n == 0) {
 		cairo_set_source_rgb(cr, RGB_TEXT);
@@ -448,6 +478,10 @@ static void draw(struct plot *p, yajl_val sum, yajl_val manifest,
 		legend_item(cr, &x, y, RGB_BATCH_BAD, true, NULL, "failed/killed batch");
 		legend_item(cr, &x, y, RGB_OOM, false, NULL, "memory event");
 		legend_item(cr, &x, y, RGB_ACTION, false, dash, "PSI action");
+		if (gpu) {
+			legend_item(cr, &x, y, RGB_GPU, false, NULL, "GPU memory");
+			legend_item(cr, &x, y, RGB_GPU, false, dash, "cgroup + GTT");
+		}
 	}
 }
 

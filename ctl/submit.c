@@ -43,6 +43,8 @@ static char *submit_request(const char *name, const struct submit_opts *o)
 		json_kuint(g, "timeout_ms", o->timeout_ms);
 	if (o->has_priority)
 		json_kint(g, "priority", o->priority);
+	if (o->has_gpu_memory_max)
+		json_kuint(g, "gpu_memory_max", o->gpu_memory_max);
 	yajl_gen_map_close(g);
 	return json_gen_dup(g, NULL);
 }
@@ -96,6 +98,11 @@ bool submit_job_option(const char *cmd, int c, struct submit_opts *o)
 	case SUBMIT_O_TIMEOUT:
 		o->timeout_ms = ctl_opt_duration(cmd, "--timeout", optarg);
 		return true;
+	case SUBMIT_O_GPU_MEM:   /* 0: no device limit of its own */
+		o->gpu_memory_max = strcmp(optarg, "0") == 0 ? 0 :
+				    ctl_opt_size(cmd, "--gpu-memory-max", optarg);
+		o->has_gpu_memory_max = true;
+		return true;
 	}
 	return false;
 }
@@ -128,7 +135,7 @@ int submit_main(int argc, char **argv)
 			printf("Usage: memsafectl submit FILE... [--kb NAME] [--memory-max SIZE]\n"
 			       "         [--batch-size N] [--max-bytes SIZE] [--max-wait-ms N]\n"
 			       "         [--sink mock|jsonl|exec] [--priority N] [--timeout DUR]\n"
-			       "         [--wait] [--json]\n"
+			       "         [--gpu-memory-max SIZE] [--wait] [--json]\n"
 			       "Queue each FILE (- for standard input) as a job. memsafectl opens the file\n"
 			       "and passes it to memsafed, which never opens a path for you.\n"
 			       "  --kb NAME          knowledge base for the chunks ([A-Za-z0-9_.-], 1-64)\n"
@@ -139,6 +146,9 @@ int submit_main(int argc, char **argv)
 			       "  --sink NAME        mock, jsonl or exec\n"
 			       "  --priority N       -100..100, higher runs first (above 0: administrators)\n"
 			       "  --timeout DUR      wall-clock limit, e.g. 90s, 10m\n"
+			       "  --gpu-memory-max SIZE  device memory (VRAM) the job's GPU buffers may\n"
+			       "                     hold, 0 for no limit of its own (within the ceiling);\n"
+			       "                     GTT always counts against --memory-max\n"
 			       "  --wait             follow every job to its end: a progress line per job\n"
 			       "                     on a terminal, plain lines otherwise; exit 1 when a\n"
 			       "                     job does not end done\n"

@@ -11,12 +11,14 @@ struct submit_opts {
 	uint64_t memory_max, batch_size, max_bytes, max_wait_ms, timeout_ms;
 	int64_t priority;
 	bool has_priority;
+	uint64_t gpu_memory_max;     /* bytes; 0 with has_ = no limit of its own */
+	bool has_gpu_memory_max;
 };
 
 /* getopt_long codes and table entries for the job options that submit
  * and repro share. */
 enum { SUBMIT_O_KB = 256, SUBMIT_O_MEM, SUBMIT_O_BATCH, SUBMIT_O_BYTES, SUBMIT_O_WAIT_MS,
-       SUBMIT_O_SINK, SUBMIT_O_PRIO, SUBMIT_O_TIMEOUT, SUBMIT_O_NEXT };
+       SUBMIT_O_SINK, SUBMIT_O_PRIO, SUBMIT_O_TIMEOUT, SUBMIT_O_GPU_MEM, SUBMIT_O_NEXT };
 #define SUBMIT_JOB_OPTIONS \
 	{ "kb", required_argument, NULL, SUBMIT_O_KB }, \
 	{ "memory-max", required_argument, NULL, SUBMIT_O_MEM }, \
@@ -25,7 +27,8 @@ enum { SUBMIT_O_KB = 256, SUBMIT_O_MEM, SUBMIT_O_BATCH, SUBMIT_O_BYTES, SUBMIT_O
 	{ "max-wait-ms", required_argument, NULL, SUBMIT_O_WAIT_MS }, \
 	{ "sink", required_argument, NULL, SUBMIT_O_SINK }, \
 	{ "priority", required_argument, NULL, SUBMIT_O_PRIO }, \
-	{ "timeout", required_argument, NULL, SUBMIT_O_TIMEOUT }
+	{ "timeout", required_argument, NULL, SUBMIT_O_TIMEOUT }, \
+	{ "gpu-memory-max", required_argument, NULL, SUBMIT_O_GPU_MEM }
 /* Apply getopt's c (with optarg) to o; false when c is not a job option.
  * Exits with a usage error on a bad value. */
 bool submit_job_option(const char *cmd, int c, struct submit_opts *o);

@@ -7,10 +7,12 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "artifact.h"
 #include "ctl.h"
 #include "jobs.h"
 #include "json.h"
@@ -93,6 +95,19 @@ static void new_events(struct watch *w, yajl_val job, double elapsed)
 	w->events_seen = n;
 }
 
+/* The job's GPU memory now, from memory_log.csv (memsafed writes it
+ * each sample, flushed at least once a second): total, host-backed and
+ * device MB; false when the job holds none or the log has no GPU columns. */
+static bool gpu_now(yajl_val job, double *v)
+{
+	static const char *const cols[] = { "gpu_mb", "gpu_host_mb", "gpu_dev_mb" };
+
+	if (!ctl_jhas_str(job, "dir") ||
+	    artifact_memlog_last(ctl_jstr(job, "dir"), cols, v, ARRAY_SIZE(cols)) < 0)
+		return false;
+	return !isnan(v[0]) && v[0] > 0;
+}
+
 static void draw_block(struct watch *w, yajl_val job, double elapsed)
 {
 	double cap = mib(ctl_juint(job, "memory_max")), high = mib(ctl_juint(job, "memory_high"));
@@ -100,7 +115,7 @@ static void draw_block(struct watch *w, yajl_val job, double elapsed)
 	double rss = running ? ctl_jdouble(job, "rss_mb") : ctl_jdouble(job, "peak_rss_mb");
 	double cg = running ? ctl_jdouble(job, "cgroup_mb") : ctl_jdouble(job, "peak_cgroup_mb");
 	double hf = cap > 0 ? high / cap : -1, psi = ctl_jdouble(job, "psi_some_avg10");
-	double ring[WATCH_MAX_SAMPLES];
+	double ring[WATCH_MAX_SAMPLES], gv[3];
 	char bar[512], spark[1024], prog[96];
 	const char *why = jobs_why(job);
 
@@ -140,6 +155,9 @@ static void draw_block(struct watch *w, yajl_val job, double elapsed)
 		term_block_line("PSI     none per job on this host (cgroup v1); %" PRIu64
 				" memory events; %" PRIu64 " OOM kills", ctl_juint(job, "events"),
 				ctl_juint(job, "oom_kills"));
+	if (running && gpu_now(job, gv))
+		term_block_line("GPU     %.1f MB (%.1f host-backed, %.1f device); cgroup + GTT %.1f "
+				"of %.0f MB", gv[0], gv[1], gv[2], cg + gv[1], cap);
 	if (why)
 		term_block_line("why     %s", ctl_text(why));
 	term_block_end();
@@ -149,6 +167,7 @@ static void plain_line(struct watch *w, yajl_val job, double elapsed)
 {
 	double cap = mib(ctl_juint(job, "memory_max"));
 	double cg = ctl_jdouble(job, "cgroup_mb"), psi = ctl_jdouble(job, "psi_some_avg10");
+	double gv[3];
 
 	new_events(w, job, elapsed);
 	if (w->quiet)
@@ -159,6 +178,9 @@ static void plain_line(struct watch *w, yajl_val job, double elapsed)
 	       ctl_juint(job, "batches_flushed"), ctl_juint(job, "batches"),
 	       ctl_jdouble(job, "rss_mb"), cg, cap, cap > 0 ? 100 * cg / cap : 0,
 	       psi < 0 ? "n/a " : "", psi < 0 ? 0.0 : psi, ctl_juint(job, "events"));
+	if (!strcmp(ctl_jstr(job, "state"), "running") && gpu_now(job, gv))
+		printf("%.1fs gpu %.1f MB (%.1f host-backed, %.1f device)\n", elapsed, gv[0],
+		       gv[1], gv[2]);
 	fflush(stdout);
 }
 

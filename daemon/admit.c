@@ -28,6 +28,17 @@ bool admit_decide(const struct admit_input *in, char *why, size_t whysz)
 			 left >> 20, in->reserve >> 20);
 		return false;
 	}
+	if (in->have_gtt) {
+		uint64_t gtt_left = in->gtt_free > in->headroom ? in->gtt_free - in->headroom : 0;
+
+		if (gtt_left < in->reserve) {
+			snprintf(why, whysz, "waiting for GPU memory: GTT free %" PRIu64 " MB, less %"
+				 PRIu64 " MB running jobs may still take, leaves %" PRIu64 " MB, "
+				 "below reserve %" PRIu64 " MB", in->gtt_free >> 20,
+				 in->headroom >> 20, gtt_left >> 20, in->reserve >> 20);
+			return false;
+		}
+	}
 	if (in->psi_some_avg10 >= in->admission_psi_max) {
 		snprintf(why, whysz, "waiting for memory pressure to fall: system memory PSI "
 			 "some avg10 %.2f%% >= admission_psi_max %.2f%%",

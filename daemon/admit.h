@@ -18,11 +18,16 @@ struct admit_input {
 	bool policy_active;         /* a pressure policy is configured */
 	uint64_t now_ms, last_high_ms; /* monotonic; last_high_ms 0 = never */
 	uint64_t hold_ms;           /* quiet time a policy needs */
+	bool have_gtt;              /* the host reports GTT (amdgpu) */
+	uint64_t gtt_free;          /* GTT total less used, bytes */
 };
 
 /* What a running job may still take up to its cap. */
 uint64_t admit_headroom(uint64_t memory_max, uint64_t current);
-/* True when the job may start; else false with why filled in. */
+/* True when the job may start; else false with why filled in. GTT is
+ * system RAM running jobs' GPU buffers may still take (headroom counts
+ * memory.current and their host-backed GPU memory against memory_max):
+ * what is free of it, less headroom, must stay above reserve too. */
 bool admit_decide(const struct admit_input *in, char *why, size_t whysz);
 /* At submission: can memory_max ever fit on a machine of mem_total bytes
  * that keeps reserve? 0, or -EINVAL with msg saying by how much to lower. */

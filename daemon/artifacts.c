@@ -9,6 +9,8 @@
 
 #include "artifacts.h"
 #include "state.h"
+#include "gpu.h"
+#include "gpuinfo.h"
 #include "hostinfo.h"
 #include "json.h"
 #include "util.h"
@@ -36,6 +38,38 @@ static int write_json(const struct job_record *r, const char *name, yajl_gen g)
 	/* The submitter's to read, nobody else's; in a directory only the
 	 * daemon can write, so the user cannot plant links or FIFOs. */
 	return write_atomic_owned(r->dir, name, buf, len, r->uid, r->gid, 0600);
+}
+
+/* summary.json's gpu object: where the figures came from (or why there
+ * are none), peaks, the limit, partial samples, the release after a kill. */
+static void gpu_json(yajl_gen g, const struct job_record *r)
+{
+	const struct job_gpu *gp = &r->gpu;
+
+	json_key(g, "gpu");
+	yajl_gen_map_open(g);
+	json_kstr(g, "source", gp->seen_fdinfo ? "fdinfo" : gp->seen_dmem ? "dmem" : "none");
+	if (!gp->seen_fdinfo && !gp->seen_dmem)
+		json_kstr(g, "reason", !gpu_host_has_drm(gpu_env_daemon()) ?
+			  "no DRM device on this host" : gp->partial_samples ?
+			  "the fdinfo of the job's DRM fds could not be read" :
+			  "no process of the job held a DRM device with memory figures");
+	else
+		json_knull(g, "reason");
+	json_kdouble(g, "peak_mb", mb(gp->peak));
+	json_kdouble(g, "peak_host_mb", mb(gp->peak_host));
+	json_kdouble(g, "peak_dev_mb", mb(gp->peak_dev));
+	if (gp->limit)
+		json_kdouble(g, "limit_mb", mb(gp->limit));
+	else
+		json_knull(g, "limit_mb");
+	json_kuint(g, "partial_samples", gp->partial_samples);
+	if (gp->released)
+		json_kuint(g, "release_ms", gp->release_ms);
+	else
+		json_knull(g, "release_ms");
+	json_kbool(g, "not_released", gp->not_released);
+	yajl_gen_map_close(g);
 }
 
 static int write_summary(const struct job_record *r, const struct config *cfg)
@@ -136,6 +170,7 @@ static int write_summary(const struct job_record *r, const struct config *cfg)
 	json_kstr(g, "sha256", r->sha256[0] ? r->sha256 : NULL);
 	json_kuint(g, "pages", r->pages);
 	yajl_gen_map_close(g);
+	gpu_json(g, r);
 	if (r->kind == JOB_PRESSURE) {
 		json_key(g, "pressure");
 		yajl_gen_map_open(g);
@@ -273,6 +308,9 @@ static int write_container_manifest(const struct job_record *r, const struct con
 	json_kstr(g, "configuration", conf);
 	json_key(g, "host");
 	hostinfo_json(g);
+	json_key(g, "gpu_pools");
+	gpuinfo_json(g, gpu_env_daemon()->sys_root, gpu_env_daemon()->proc_root,
+		     "/sys/fs/cgroup");
 	yajl_gen_map_close(g);
 	return write_json(r, "container_manifest.json", g);
 }
@@ -292,4 +330,9 @@ int artifacts_write_progress(const struct job_record *r, const struct config *cf
 	int e2 = write_summary(r, cfg);
 
 	return e < 0 ? e : e2;
+}
+
+int artifacts_write_summary(const struct job_record *r, const struct config *cfg)
+{
+	return write_summary(r, cfg);
 }

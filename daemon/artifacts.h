@@ -16,4 +16,7 @@ int artifacts_write(const struct job_record *r, const struct config *cfg,
 /* Only what changes while a job runs: summary.json, ingest_manifest.json. */
 int artifacts_write_progress(const struct job_record *r, const struct config *cfg);
 
+/* summary.json alone (evidence that comes after the end: GPU release). */
+int artifacts_write_summary(const struct job_record *r, const struct config *cfg);
+
 #endif

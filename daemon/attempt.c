@@ -129,8 +129,18 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 		rec->status = BATCH_FAILED;
 		snprintf(rec->error, sizeof rec->error, "%s", err);
 		jr->batches_failed++;
+		jr->batches_failing++;
 		log_job(LOG_WARNING, jr->id, NULL, "batch %" PRIu64 " failed to flush: %s",
 			rec->id, err);
+		/* Stop here: what follows would pass over the hole. A retry
+		 * (after an OOM or GPU kill, whose cgroup kill took the sink
+		 * with it) redoes it from the last flushed batch; otherwise
+		 * the job ends flush_failed. */
+		if (!job->flush_stopped) {
+			job->flush_stopped = true;
+			job->out_eof = true;
+			cgroup_job_kill(job->cg);
+		}
 	} else {
 		jr->batches_flushed++;
 		/* Where a resume must pick up: the chunks of the last page
@@ -141,6 +151,8 @@ static void batch_flushed(struct job *job, struct batch_rec *rec, int r, const c
 			jr->flushed_page_chunks = rec->tail_chunks;
 		jr->flushed_page = rec->last_page;
 		jr->restarts = 0;
+		jr->batches_lost += jr->batches_failing;   /* behind this one: never redone */
+		jr->batches_failing = 0;
 	}
 	events_progress(job);
 	snprintf(op, sizeof op, "batch %" PRIu64, rec->id);
@@ -356,7 +368,7 @@ static void pump(struct job *job)
 	 * before it was killed is not flushed (through a slow exec sink,
 	 * each batch would hold the end back); the batch it was on is
 	 * recorded as killed when the job ends. */
-	if (job->cancelled || job->timed_out || job->page_timed_out)
+	if (job->cancelled || job->timed_out || job->page_timed_out || job->flush_stopped)
 		job->out_eof = true;
 	while (!job->exec && !job->out_eof) {
 		const char *body;
@@ -718,7 +730,7 @@ void attempt_reset(struct job *job)
 	job->in_buf = NULL;
 	job->in_len = job->in_pos = 0;
 	job->in_off = 0;
-	job->saw_end = job->reaped = job->out_eof = false;
+	job->saw_end = job->reaped = job->out_eof = job->flush_stopped = false;
 	job->page_mono = 0;
 	free(job->fatal_reason);
 	job->fatal_reason = NULL;

@@ -150,6 +150,11 @@ void job_to_json(const struct job *job, yajl_gen g)
 	if (r->n_events)
 		json_kstr(g, "last_event", r->events[r->n_events - 1].name);
 	json_kuint(g, "oom_kills", r->cgstats.ev.oom_kill);
+	/* GPU memory, live (the last sample) and at its peak. */
+	json_kdouble(g, "gpu_host_mb", (double)r->gpu.last_host / 1048576.0);
+	json_kdouble(g, "gpu_dev_mb", (double)r->gpu.last_dev / 1048576.0);
+	json_kdouble(g, "gpu_peak_mb", (double)r->gpu.peak / 1048576.0);
+	json_kuint(g, "gpu_memory_max", r->gpu.limit);
 	json_kuint(g, "submitted_ms", r->submitted_ms);
 	json_kuint(g, "started_ms", r->started_ms);
 	json_kuint(g, "ended_ms", r->ended_ms);

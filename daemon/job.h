@@ -59,6 +59,7 @@ struct job {
 	uint64_t err_window_ms;  /* start of the current second */
 	unsigned err_lines, err_dropped;
 	bool saw_end, cancelled, timed_out, page_timed_out;
+	bool flush_stopped;      /* a batch failed to flush: the attempt was stopped */
 	uint64_t page_mono;      /* when the worker said it began its page */
 	bool reaped, out_eof;    /* the worker is gone / its pipe is drained */
 	siginfo_t exit_info;

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "ends.h"
 #include "events.h"
+#include "gpuguard.h"
 #include "jobs.h"
 #include "kmsg.h"
 #include "log.h"
@@ -90,6 +91,9 @@ static void sample_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (jobs->queued && jobs->running < cfg->max_concurrent)
 		jobs_schedule(jobs);
+	TAILQ_FOREACH(job, &jobs->all, all)
+		if (job->r.gpu.release_pending)
+			pressure_gpu_release(job, now);
 	if (jobs->running == 0 || sampler_read_system(&sys) < 0)
 		return;
 	if (!jobs->sys_trigger &&
@@ -288,6 +292,8 @@ static int start(struct job *job)
 	int r;
 
 	job->gone = worker_gone;
+	job->r.gpu.killed = false;
+	job->r.gpu.over = 0;
 	if ((r = attempt_start(job, jobs->cg, jobs->spool_dir)) < 0)
 		return r;
 	pressure_watch(job, jobs->psi, jobs->psi_mode);
@@ -300,11 +306,12 @@ static int start(struct job *job)
 	return 0;
 }
 
-/* After an OOM kill: apply the retry plan. Returns 1 when a new worker
- * took over, 2 when skipping the culprit left nothing to do (the job is
- * done), 0 for no retry. */
-static int retry(struct job *job)
+/* After an OOM kill (or a GPU memory kill, end): apply the retry plan.
+ * Returns 1 when a new worker took over, 2 when skipping the culprit left
+ * nothing to do (the job is done), 0 for no retry. */
+static int retry(struct job *job, enum job_end end)
 {
+	const char *what = end == END_GPU_MEMORY ? "GPU-memory-killed" : "OOM-killed";
 	const struct config *cfg = job->cfg;
 	struct job_record *r = &job->r;
 	unsigned killed = r->page;
@@ -319,11 +326,12 @@ static int retry(struct job *job)
 	}, &plan);
 	if (plan.action == RETRY_NONE)
 		return 0;
-	attempt_record_killed_batch(job, END_OOM_KILL);
+	attempt_record_killed_batch(job, end);
 	if (plan.culprit) {
 		record_add_culprit(r, killed);
 		log_event(LOG_WARNING, r->id, "culprit_page", "page %u was being processed at "
-			  "two OOM kills: it is the culprit and is skipped", killed);
+			  "two %s kills: it is the culprit and is skipped", killed,
+			  end == END_GPU_MEMORY ? "memory" : "OOM");
 	}
 	r->last_oom_page = killed;
 	r->retries_used++;
@@ -331,14 +339,15 @@ static int retry(struct job *job)
 	/* Batch ids stay unique: the killed batch keeps its id. */
 	r->last_batch_id++;
 	r->first_page = plan.at.first_page;
+	r->batches_failing = 0;   /* the new worker redoes them */
 	job->skip_page = plan.at.skip_page;
 	job->skip_chunks = plan.at.skip_chunks;
 	if (plan.action == RETRY_DONE) {
 		record_set_message(r, "page %u was skipped as the culprit of two OOM kills", killed);
 		return 2;   /* the culprit was the last page */
 	}
-	record_set_message(r, "OOM-killed on page %u; retry %u of %u from page %u with batch "
-			   "size %u", killed, r->retries_used, cfg->retries, plan.at.first_page,
+	record_set_message(r, "%s on page %u; retry %u of %u from page %u with batch "
+			   "size %u", what, killed, r->retries_used, cfg->retries, plan.at.first_page,
 			   r->batch_size);
 	log_job(LOG_WARNING, r->id, NULL, "%s", r->message);
 	attempt_reset(job);
@@ -366,6 +375,7 @@ static void requeue(struct job *job)
 	{
 		struct retry_point at = retry_resume(r->flushed_page, r->flushed_page_chunks);
 		r->first_page = at.first_page;
+		r->batches_failing = 0;
 		job->skip_page = at.skip_page;
 		job->skip_chunks = at.skip_chunks;
 	}
@@ -402,18 +412,19 @@ static void name_syscall(struct job *job)
 			   "(not named: no seccomp audit line in the kernel log)");
 }
 
-/* Say what a flush_failed job did not deliver, and the first error. */
+/* Say what a flush_failed job did not deliver, and why. */
 static void flush_failed_message(struct job_record *r)
 {
-	const char *first = "";
+	const struct batch_rec *first = NULL;
 
-	for (size_t i = 0; i < r->n_batch_recs && !*first; i++)
+	for (size_t i = 0; i < r->n_batch_recs && !first; i++)
 		if (r->batch_recs[i].status == BATCH_FAILED)
-			first = r->batch_recs[i].error;
-	record_set_message(r, "%" PRIu64 " of %" PRIu64 " batches failed to flush, so their "
-			   "chunks are not in the %s sink (first: %s); see ingest_manifest.json, "
-			   "fix the cause and resubmit", r->batches_failed, r->batches,
-			   sink_kind_to_string(r->sink), *first ? first : "no error recorded");
+			first = &r->batch_recs[i];
+	record_set_message(r, "batch %" PRIu64 " failed to flush (%s), and the job stopped "
+			   "there: the %s sink has its chunks up to page %u only; see "
+			   "ingest_manifest.json, fix the cause and resubmit",
+			   first ? first->id : 0, first ? first->error : "no error recorded",
+			   sink_kind_to_string(r->sink), r->flushed_page);
 }
 
 /* The worker has been reaped and its pipe drained: how did it end, and
@@ -430,6 +441,7 @@ static void worker_gone(struct job *job)
 		.cancelled = job->cancelled,
 		.timed_out = job->timed_out,
 		.page_timed_out = job->page_timed_out,
+		.flush_failed = job->flush_stopped,
 	};
 	enum job_end end;
 
@@ -440,6 +452,9 @@ static void worker_gone(struct job *job)
 	events_check(job);
 	x.oom_kills = r->cgstats.ev.oom_kill;
 	end = outcome_classify(&x);
+	/* The daemon killed it over a GPU memory limit (pressure.c). */
+	if (r->gpu.killed && end != END_CANCELLED && end != END_TIMEOUT)
+		end = END_GPU_MEMORY;
 	if (end == END_CRASH && !r->message)
 		record_set_message(r, x.exited ? "the worker exited with status %d" :
 				   "the worker was killed by signal %d (%s)",
@@ -463,8 +478,8 @@ static void worker_gone(struct job *job)
 		requeue(job);
 		return;
 	}
-	if (end == END_OOM_KILL) {
-		int rr = retry(job);
+	if (end == END_OOM_KILL || end == END_GPU_MEMORY) {
+		int rr = retry(job, end);
 		if (rr == 1)
 			return;
 		if (rr == 2)
@@ -473,7 +488,7 @@ static void worker_gone(struct job *job)
 	if (end == END_OK && r->n_culprits)
 		record_set_message(r, "done, with page%s %u skipped as the culprit of two OOM kills",
 				   r->n_culprits > 1 ? "s" : "", r->culprits[0]);
-	end = outcome_after_flushes(end, r->batches_failed);
+	end = outcome_after_flushes(end, r->batches_lost + r->batches_failing);
 	if (end == END_FLUSH_FAILED)
 		flush_failed_message(r);
 	finish(job, end);
@@ -500,10 +515,14 @@ static bool admissible(struct jobs *jobs, struct job *job)
 		in.have_meminfo = true;
 		in.mem_available = sys.mem_available;
 		in.psi_some_avg10 = sys.psi_some_avg10;
+		in.have_gtt = sys.has_gtt;
+		in.gtt_free = sys.gtt_total > sys.gtt_used ? sys.gtt_total - sys.gtt_used : 0;
 	}
+	/* On an APU memory_max bounds memory.current and GTT together. */
 	TAILQ_FOREACH(it, &jobs->all, all)
 		if (it->r.state == JOB_RUNNING)
-			in.headroom += admit_headroom(it->r.lim.memory_max, it->r.cgstats.current);
+			in.headroom += admit_headroom(it->r.lim.memory_max, it->r.cgstats.current +
+						      it->r.gpu.last_host);
 	if (admit_decide(&in, why, sizeof why))
 		return true;
 	record_set_message(&job->r, "%s", why);

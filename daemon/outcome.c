@@ -16,6 +16,10 @@ enum job_end outcome_classify(const struct job_exit *x)
 	 * a crash or a half-finished document. */
 	if (!x->exited && x->code_or_signal == SIGKILL && x->oom_kills > 0)
 		return END_OOM_KILL;
+	/* After the kernel's verdict: an OOM kill takes the job's sink with
+	 * it, and a retry redoes the batch. */
+	if (x->flush_failed)
+		return END_FLUSH_FAILED;
 	if (!x->exited && x->code_or_signal == SIGSYS)
 		return END_SANDBOX_VIOLATION;
 	if (x->fatal && strcmp(x->fatal, "bad_document") == 0)
@@ -25,9 +29,9 @@ enum job_end outcome_classify(const struct job_exit *x)
 	return END_CRASH;
 }
 
-enum job_end outcome_after_flushes(enum job_end end, uint64_t batches_failed)
+enum job_end outcome_after_flushes(enum job_end end, uint64_t batches_lost)
 {
-	return end == END_OK && batches_failed ? END_FLUSH_FAILED : end;
+	return end == END_OK && batches_lost ? END_FLUSH_FAILED : end;
 }
 
 enum job_state outcome_state(enum job_end e)

@@ -4,12 +4,17 @@
 #endif
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "artifacts.h"
 #include "cgroup.h"
 #include "config.h"
 #include "events.h"
+#include "gpu.h"
+#include "gpuguard.h"
+#include "gpuinfo.h"
 #include "log.h"
 #include "policy.h"
 #include "pressure.h"
@@ -39,6 +44,8 @@ static void lift_high(struct job *job, const char *why)
 	}
 }
 
+static void gpu_sample(struct job *job, const struct sys_sample *sys, struct memlog_row *row);
+
 static void events_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *job = arg;
@@ -60,12 +67,15 @@ static void job_psi_cb(void *arg, bool gone)
 	lift_high(job, "its PSI trigger fired");
 }
 
+static void gpu_backstop(struct job *job);
+
 void pressure_watch(struct job *job, struct psi_watch *psi, const char *sys_psi_mode)
 {
 	struct job_record *jr = &job->r;
 	const struct config *cfg = job->cfg;
 	int r;
 
+	gpu_backstop(job);
 	/* Evidence from the first moment; a job resumed after a restart
 	 * sets it up anew and appends to its memory log. */
 	if (!job->memlog && (r = memlog_open(jr->dir, jr->n_attempts > 0, jr->uid, jr->gid,
@@ -127,6 +137,7 @@ void pressure_sample(struct job *job, const struct sys_sample *sys, uint64_t now
 		jr->psi_full_max = MAX(jr->psi_full_max, full.avg10);
 	}
 	jr->sys_psi_some_max = MAX(jr->sys_psi_some_max, sys->psi_some_avg10);
+	gpu_sample(job, sys, &row);
 	/* Also in trigger mode: one trigger event missed must not leave a job
 	 * crawling at memory.high. */
 	if (row.psi_some_avg10 >= psi_limit(job->cfg))
@@ -224,4 +235,152 @@ void pressure_relax(struct job_list *all, const struct config *cfg, double sys_p
 				strerror(-r));
 		}
 	}
+}
+
+/* ---- GPU memory ------------------------------------------------------------ */
+
+/* Where the kernel has dmem (6.14+), dmem.max on the job's VRAM regions
+ * backs gpu_memory_max up: the driver then evicts instead of growing. */
+static void gpu_backstop(struct job *job)
+{
+	const char *path = job->cg ? cgroup_job_path(job->cg) : NULL;
+	char root[PATH_MAX];
+	int r;
+
+	if (!path || !job->r.gpu.limit)
+		return;
+	/* The job's path is the mount's followed by the kernel's. */
+	snprintf(root, sizeof root, "%.*s", (int)(strlen(path) -
+		 strlen(cgroup_job_kernel_path(job->cg))), path);
+	if ((r = gpu_dmem_set_max(root, path, job->r.gpu.limit)) > 0)
+		log_job(LOG_INFO, job->r.id, NULL, "dmem.max set to %" PRIu64 " MB on %d VRAM "
+			"region(s)", job->r.gpu.limit >> 20, r);
+}
+
+static uint64_t host_gpu_used(void)
+{
+	struct gpuinfo_host h;
+
+	gpuinfo_read_pools(gpu_env_daemon()->sys_root, &h);
+	return h.gtt_used + h.vram_used;
+}
+
+static void gpu_kill(struct job *job, const struct gpu_sample *s,
+		     const struct gpuguard_result *res)
+{
+	struct job_record *jr = &job->r;
+	struct gpuinfo_host h;
+	char where[32] = "";
+
+	gpuinfo_read_pools(gpu_env_daemon()->sys_root, &h);
+	jr->gpu.killed = true;
+	jr->gpu.kill_mono = now_mono_ms();
+	jr->gpu.held = s->host + s->dev;
+	jr->gpu.host_used_at_kill = h.gtt_used + h.vram_used;
+	/* Without the host's pools (no amdgpu sysfs) release is not known. */
+	jr->gpu.release_pending = (h.has_gtt || h.has_vram) && jr->gpu.held;
+	jr->gpu.released = jr->gpu.not_released = false;
+	if (jr->kind == JOB_INGEST && jr->page)
+		snprintf(where, sizeof where, " on page %u", jr->page);
+	record_set_message(jr, "killed over %s: %s %" PRIu64 " MB > %" PRIu64 " MB (GPU: %"
+			   PRIu64 " MB host-backed, %" PRIu64 " MB device)%s",
+			   res->limit, strcmp(res->limit, "memory_max") == 0 ?
+			   "memory.current + host-backed GPU memory" : "device memory",
+			   res->used >> 20, res->max >> 20, s->host >> 20, s->dev >> 20, where);
+	log_event(LOG_WARNING, jr->id, "gpu_memory", "%s", jr->message);
+	cgroup_job_kill(job->cg);
+}
+
+/* No DRM or accel device, no DRM client: spare every job's fd scan on a
+ * host without a GPU. Looked at again every 10 s (an eGPU may come). */
+static bool gpu_host_has_devices(void)
+{
+	static uint64_t checked;
+	static bool has;
+	uint64_t now = now_mono_ms();
+
+	if (!checked || now - checked >= 10000) {
+		has = gpu_host_has_drm(gpu_env_daemon());
+		checked = now;
+	}
+	return has;
+}
+
+static void gpu_sample(struct job *job, const struct sys_sample *sys, struct memlog_row *row)
+{
+	struct job_record *jr = &job->r;
+	struct job_gpu *g = &jr->gpu;
+	const char *path = cgroup_job_path(job->cg);
+	struct gpuguard_result res;
+	struct gpu_sample s;
+	uint64_t dmem;
+
+	row->has_gtt = sys->has_gtt;
+	row->host_gtt_used = sys->gtt_used;
+	if (!gpu_host_has_devices() || gpu_sample_job(gpu_env_daemon(), path, &s) < 0)
+		return;
+	if (s.clients) {
+		g->seen_fdinfo = true;
+	} else if (gpu_dmem_current(path, &dmem) == 0 && dmem) {
+		g->seen_dmem = true;   /* VRAM only, and no client to see it by */
+		s.dev = s.total = dmem;
+	}
+	g->partial_samples += s.partial;
+	g->peak = MAX(g->peak, s.total);
+	g->peak_host = MAX(g->peak_host, s.host);
+	g->peak_dev = MAX(g->peak_dev, s.dev);
+	g->last_host = s.host;
+	g->last_dev = s.dev;
+	row->gpu = s.total;
+	row->gpu_host = s.host;
+	row->gpu_dev = s.dev;
+	row->gpu_partial = s.partial;
+	if (g->killed || job->pid <= 0)
+		return;
+	gpuguard_decide(&(struct gpuguard_input){
+		.memory_max = jr->lim.memory_max, .current = jr->cgstats.current,
+		.gpu_host = s.host, .gpu_memory_max = g->limit, .gpu_dev = s.dev,
+		.partial = s.partial, .over = g->over,
+	}, &res);
+	if (res.verdict == GPUGUARD_OVER && g->over == 0)
+		log_event(LOG_WARNING, jr->id, "gpu_over", "over %s: %" PRIu64 " MB > %" PRIu64
+			  " MB; killed if it stays over at the next sample", res.limit,
+			  res.used >> 20, res.max >> 20);
+	g->over = res.over;
+	if (res.verdict == GPUGUARD_KILL)
+		gpu_kill(job, &s, &res);
+}
+
+/* 80% of what the job held must come back: less means an fd outside the
+ * job, or the driver, keeps it. */
+#define GPU_RELEASE_WAIT_MS 10000
+
+void pressure_gpu_release(struct job *job, uint64_t now)
+{
+	struct job_gpu *g = &job->r.gpu;
+	uint64_t used = host_gpu_used();
+	uint64_t back = g->host_used_at_kill > used ? g->host_used_at_kill - used : 0;
+
+	if (!g->release_pending)
+		return;
+	if (back >= g->held / 5 * 4) {
+		g->released = true;
+		g->release_ms = now - g->kill_mono;
+		log_event(LOG_INFO, job->r.id, "gpu_released", "the driver gave back %" PRIu64
+			  " MB of the %" PRIu64 " MB GPU memory the job held in %" PRIu64 " ms",
+			  back >> 20, g->held >> 20, g->release_ms);
+	} else if (now - g->kill_mono >= GPU_RELEASE_WAIT_MS) {
+		g->not_released = true;
+		log_event(LOG_WARNING, job->r.id, "gpu_memory_not_released", "gpu_memory_not_released: "
+			  "%" PRIu64 " s after "
+			  "the kill the host's GTT and VRAM use fell by %" PRIu64 " MB, under 80%% "
+			  "of the %" PRIu64 " MB the job held: a process outside the job may hold "
+			  "its buffers, or the driver leaks them", (now - g->kill_mono) / 1000,
+			  back >> 20, g->held >> 20);
+	} else {
+		return;
+	}
+	g->release_pending = false;
+	if (job->r.state > JOB_RUNNING)
+		artifacts_write_summary(&job->r, job->cfg);
 }

@@ -21,6 +21,10 @@ void pressure_watch(struct job *job, struct psi_watch *psi, const char *sys_psi_
 void pressure_unwatch(struct job *job);
 /* One row of memory_log.csv for a running job. */
 void pressure_sample(struct job *job, const struct sys_sample *sys, uint64_t now_mono);
+/* After a GPU memory kill: has the host's GTT/VRAM use dropped by what
+ * the job held? Records gpu_release_ms, or gpu_memory_not_released after
+ * 10 s; rewrites summary.json of a job that has ended. */
+void pressure_gpu_release(struct job *job, uint64_t now_mono);
 /* System pressure is high: pause or kill the job the policy picks. */
 void pressure_act(struct job_list *all, const struct config *cfg, const char *why);
 /* Thaw paused jobs once pressure has been low for hold_time. */

@@ -24,6 +24,7 @@ static const char *const job_end_table[_JOB_END_MAX] = {
 	[END_TIMEOUT] = "timeout", [END_CANCELLED] = "cancelled",
 	[END_BAD_DOCUMENT] = "bad_document", [END_INTERRUPTED] = "interrupted",
 	[END_FLUSH_FAILED] = "flush_failed", [END_PAGE_TIMEOUT] = "page_timeout",
+	[END_GPU_MEMORY] = "gpu_memory",
 };
 
 static const char *const job_kind_table[_JOB_KIND_MAX] = {

@@ -35,6 +35,7 @@ enum job_end {
 	END_TIMEOUT, END_CANCELLED, END_BAD_DOCUMENT, END_INTERRUPTED,
 	END_FLUSH_FAILED,   /* extracted, but batches did not reach the sink */
 	END_PAGE_TIMEOUT,   /* one page took longer than page_timeout */
+	END_GPU_MEMORY,  /* the daemon killed it over a GPU memory limit */
 	_JOB_END_MAX,
 };
 
@@ -92,6 +93,22 @@ struct job_action {
 	const char *action;      /* pause, thaw, kill */
 };
 
+/* GPU memory (gpu.c samples it from DRM fdinfo, gpuguard.c decides). */
+struct job_gpu {
+	uint64_t limit;              /* gpu_memory_max: device memory, bytes; 0 = none */
+	uint64_t peak, peak_host, peak_dev;  /* bytes */
+	uint64_t last_host, last_dev;        /* at the last sample */
+	uint64_t partial_samples;    /* samples with an unreadable fdinfo */
+	unsigned over;               /* consecutive samples over a limit */
+	bool seen_fdinfo, seen_dmem; /* some sample found DRM clients / dmem.current */
+	/* the kill and the check that the driver gave the memory back */
+	bool killed, release_pending, released, not_released;
+	uint64_t kill_mono;          /* when the daemon killed the job */
+	uint64_t held;               /* host GTT+VRAM the job held then, bytes */
+	uint64_t host_used_at_kill;  /* the host's GTT+VRAM use then */
+	uint64_t release_ms;         /* how long the driver took, once released */
+};
+
 #define JOB_EVENTS_MAX 256
 #define JOB_ATTEMPTS_MAX 64     /* more than retries (<= 10) and restarts need */
 #define JOB_CULPRITS_MAX 16
@@ -133,6 +150,10 @@ struct job_record {
 	unsigned culprits[JOB_CULPRITS_MAX]; /* pages skipped after two OOM kills each */
 	size_t n_culprits;
 	uint64_t chunks, batches, batches_flushed, batches_failed;
+	/* Failed batches a resume does not redo (a later batch was flushed
+	 * after them), and those it does (none flushed since): what decides
+	 * flush_failed at the end. */
+	uint64_t batches_lost, batches_failing;
 
 	/* evidence */
 	struct job_event *events;
@@ -159,6 +180,7 @@ struct job_record {
 		bool bounding_set_empty, seccomp;
 	} sandbox;
 	uint64_t pressure_mb;        /* what a pressure job's worker reached */
+	struct job_gpu gpu;
 	int exit_code, exit_signal;
 	uint64_t peak_rss_kb;
 	struct cgroup_stats cgstats;

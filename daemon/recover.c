@@ -104,6 +104,7 @@ static bool resume(struct jobs *jobs, struct job *job, const char *spool)
 	r->last_batch_id++;   /* the interrupted batch keeps its id */
 	at = retry_resume(r->flushed_page, r->flushed_page_chunks);
 	r->first_page = at.first_page;
+	r->batches_failing = 0;
 	job->skip_page = at.skip_page;
 	job->skip_chunks = at.skip_chunks;
 	record_set_message(r, "interrupted by a memsafed restart; resumes at page %u",

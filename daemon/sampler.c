@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gpu.h"
+#include "gpuinfo.h"
 #include "procfs.h"
 #include "sampler.h"
 #include "util.h"
@@ -22,6 +24,7 @@ int sampler_read_system(struct sys_sample *ret)
 	uint64_t v[2];
 	struct psi_line some, full;
 	struct sys_sample s = { .psi_some_avg10 = -1, .psi_full_avg10 = -1 };
+	struct gpuinfo_host gpu;
 	int r;
 
 	if ((r = procfs_read_meminfo(keys, v, 2)) < 0)
@@ -32,6 +35,11 @@ int sampler_read_system(struct sys_sample *ret)
 		s.psi_some_avg10 = some.avg10;
 		s.psi_full_avg10 = full.avg10;
 	}
+	gpuinfo_read_pools(gpu_env_daemon()->sys_root, &gpu);
+	s.has_gtt = gpu.has_gtt;
+	s.gtt_used = gpu.gtt_used;
+	s.gtt_total = gpu.gtt_total;
+	s.vram_used = gpu.vram_used;
 	*ret = s;
 	return 0;
 }
@@ -91,17 +99,22 @@ static void fmt_psi(char *buf, size_t size, double v)
 
 int memlog_add(struct memlog *ml, const struct memlog_row *r, uint64_t now)
 {
-	char line[256], ps[16], pf[16], sys[16];
+	char line[384], ps[16], pf[16], sys[16], gtt[24] = "";
 	int n;
 
 	fmt_psi(ps, sizeof ps, r->psi_some_avg10);
 	fmt_psi(pf, sizeof pf, r->psi_full_avg10);
 	fmt_psi(sys, sizeof sys, r->sys_psi_some_avg10);
+	if (r->has_gtt)
+		snprintf(gtt, sizeof gtt, "%.2f", r->host_gtt_used / 1048576.0);
 	n = snprintf(line, sizeof line,
-		     "%" PRIu64 ",%.2f,%.2f,%.2f,%.2f,%.2f,%s,%s,%.0f,%u,%" PRIu64 ",%s\n",
+		     "%" PRIu64 ",%.2f,%.2f,%.2f,%.2f,%.2f,%s,%s,%.0f,%u,%" PRIu64 ",%s,"
+		     "%.2f,%.2f,%.2f,%s,%d\n",
 		     r->t_ms, r->rss / 1048576.0, r->vms / 1048576.0,
 		     r->cgroup_current / 1048576.0, r->anon / 1048576.0, r->file / 1048576.0,
-		     ps, pf, r->mem_available / 1048576.0, r->page, r->batch_id, sys);
+		     ps, pf, r->mem_available / 1048576.0, r->page, r->batch_id, sys,
+		     r->gpu / 1048576.0, r->gpu_host / 1048576.0, r->gpu_dev / 1048576.0, gtt,
+		     r->gpu_partial);
 	if (n <= 0 || (size_t)n >= sizeof line)
 		return -EINVAL;
 	if (ml->len + (size_t)n > ml->cap) {

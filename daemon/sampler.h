@@ -14,6 +14,8 @@ struct sys_sample {
 	uint64_t mem_available;   /* bytes */
 	uint64_t mem_total;       /* bytes */
 	double psi_some_avg10, psi_full_avg10; /* -1 when unreadable */
+	bool has_gtt;             /* the host reports GTT (amdgpu mem_info_gtt_*) */
+	uint64_t gtt_used, gtt_total, vram_used; /* bytes */
 };
 
 /* MemAvailable, MemTotal and the system's memory PSI, now. */
@@ -29,9 +31,14 @@ struct memlog_row {
 	unsigned page;
 	uint64_t batch_id;
 	double sys_psi_some_avg10;
+	uint64_t gpu, gpu_host, gpu_dev;  /* the job's GPU memory (gpu.h), bytes */
+	bool gpu_partial;                 /* some fdinfo unreadable: a floor */
+	bool has_gtt;                     /* host_gtt_used is known */
+	uint64_t host_gtt_used;
 };
 #define MEMLOG_HEADER "t_ms,rss_mb,vms_mb,cgroup_current_mb,anon_mb,file_mb," \
-	"psi_some_avg10,psi_full_avg10,mem_available_mb,page,batch_id,sys_psi_some_avg10\n"
+	"psi_some_avg10,psi_full_avg10,mem_available_mb,page,batch_id,sys_psi_some_avg10," \
+	"gpu_mb,gpu_host_mb,gpu_dev_mb,host_gtt_used_mb,gpu_partial\n"
 
 /* Open dir/memory_log.csv, anew or (a resumed job) appending. */
 int memlog_open(const char *dir, bool append, uid_t uid, gid_t gid, struct memlog **ret);

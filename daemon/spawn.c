@@ -65,6 +65,11 @@ static _Noreturn void child(const struct spawn_args *a, int errfd, uid_t uid, gi
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		goto fail;
+	/* The daemon protects itself from the OOM killer (the unit's
+	 * OOMScoreAdjust=-900); what it starts for a job must not inherit
+	 * that: it is the first to go when the whole machine runs out. */
+	if (write_proc("/proc/self/oom_score_adj", "1000", 4) < 0 && errno != ENOENT)
+		goto fail;
 	/* An unprivileged daemon's child is in a user namespace of its own
 	 * (which is what lets it have a PID namespace): map the daemon's
 	 * ids onto themselves, so it runs as the daemon's user there too

@@ -71,12 +71,20 @@ static const struct field fields[] = {
 	U64("batches", batches),
 	U64("batches_flushed", batches_flushed),
 	U64("batches_failed", batches_failed),
+	U64("batches_lost", batches_lost),
+	U64("batches_failing", batches_failing),
 	U64("chunks", chunks),
 	UINT("retries_used", retries_used),
 	UINT("last_oom_page", last_oom_page),
 	UINT("restarts", restarts),
 	{ "peak_rss_kb", F_U64_PEAK, AT(peak_rss_kb), AT(peak_rss_sampled), 1024 },
 	{ "peak_cgroup", F_U64_PEAK, AT(cgstats.peak), AT(peak_cgroup_sampled), 1 },
+	U64("gpu_memory_max", gpu.limit),
+	U64("gpu_peak", gpu.peak),
+	U64("gpu_peak_host", gpu.peak_host),
+	U64("gpu_peak_dev", gpu.peak_dev),
+	U64("gpu_partial_samples", gpu.partial_samples),
+	{ "gpu_killed", F_BOOL, AT(gpu.killed), 0, 0 },
 };
 
 #define FIELD(r, f, type) ((type *)((char *)(r) + (f)->off))

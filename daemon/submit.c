@@ -14,6 +14,7 @@
 
 #include "admit.h"
 #include "config.h"
+#include "gpuguard.h"
 #include "log.h"
 #include "protocol.h"
 #include "sampler.h"
@@ -209,6 +210,11 @@ static int resolve_options(struct job_record *r, const struct config *cfg,
 			      "admin_group %s) only; use a priority of 0 or below", r->priority,
 			      cfg->admin_group ? cfg->admin_group : "(none)");
 	r->page_timeout_ms = cfg->page_timeout_ms;
+	if (gpuguard_resolve_limit(o->has_gpu_memory_max, o->gpu_memory_max, cfg->gpu_memory_max,
+				   cfg->gpu_memory_max_ceiling, &r->gpu.limit, msg, msgsz) < 0) {
+		*code = ERR_REFUSED;
+		return -EINVAL;
+	}
 	snprintf(r->kb, sizeof r->kb, "%s", o->kb[0] ? o->kb : cfg->kb);
 	sink = sink_kind_from_string(o->sink[0] ? o->sink : cfg->sink);
 	if (sink < 0)   /* the protocol and the config allow only known sinks */

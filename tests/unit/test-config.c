@@ -172,6 +172,8 @@ static void test_defaults(void)
 	is_int(c.max_concurrent, 2, "default max_concurrent 2");
 	is_int(c.reserve, 1 * G, "default reserve 1G");
 	is_int(c.memory_max_ceiling, 16 * G, "default memory_max_ceiling 16G");
+	is_int(c.gpu_memory_max_ceiling, 0, "default gpu_memory_max_ceiling 0 (none)");
+	is_int(c.gpu_memory_max, 0, "default gpu_memory_max 0 (no limit of its own)");
 	is_int(c.max_batch_size_ceiling, 500, "default max_batch_size_ceiling 500");
 	is_int(c.max_queued_per_user, 64, "default max_queued_per_user 64");
 	is_int(c.max_connections, 128, "default max_connections 128");
@@ -510,6 +512,10 @@ static const struct load_case cases[] = {
 	{ "max_bytes above max_bytes_ceiling",
 	  { { MAIN, "[limits]\nmax_bytes_ceiling = 1M\n" } }, .r = -EINVAL, .at = MAIN ":2",
 	  .want = { "[job] max_bytes (5000000) exceeds [limits] max_bytes_ceiling (1M)" } },
+	{ "gpu_memory_max above gpu_memory_max_ceiling",
+	  { { MAIN, "[limits]\ngpu_memory_max_ceiling = 2G\n[job]\ngpu_memory_max = 3G\n" } },
+	  .r = -EINVAL, .at = MAIN ":4", .want = {
+		  "[job] gpu_memory_max (3G) exceeds [limits] gpu_memory_max_ceiling (2G)" } },
 	{ "max_bytes_ceiling above 64M",
 	  { { MAIN, "[limits]\nmax_bytes_ceiling = 65M\n" } }, .r = -EINVAL, .at = MAIN ":2",
 	  .want = { "max_bytes_ceiling" } },
@@ -762,7 +768,7 @@ static void test_shipped(void)
 		o += n;
 	}
 	*o = '\0';
-	ok(uncommented == 39, "etc/memsafed.conf lists every key (%d of 39 uncommented)",
+	ok(uncommented == 41, "etc/memsafed.conf lists every key (%d of 41 uncommented)",
 	   uncommented);
 	dir = case_dir();
 	copy = join(dir, MAIN);

@@ -75,6 +75,12 @@ static const struct classify_case classify_cases[] = {
 	  .page_timed_out = true }, END_TIMEOUT },
 	{ "a page timeout beats an OOM kill at the same moment",
 	  { SIGNAL(SIGKILL), .oom_kills = 1, .page_timed_out = true }, END_PAGE_TIMEOUT },
+	{ "stopped after a failed flush", { SIGNAL(SIGKILL), .flush_failed = true },
+	  END_FLUSH_FAILED },
+	{ "a failed flush that ended cleanly all the same",
+	  { EXIT(0), .saw_end_frame = true, .flush_failed = true }, END_FLUSH_FAILED },
+	{ "an OOM kill that took the sink with it is an OOM kill (retried)",
+	  { SIGNAL(SIGKILL), .oom_kills = 1, .flush_failed = true }, END_OOM_KILL },
 	{ "cancelled", { SIGNAL(SIGKILL), .cancelled = true }, END_CANCELLED },
 	{ "cancelled beats OOM kill",
 	  { SIGNAL(SIGKILL), .oom_kills = 3, .cancelled = true }, END_CANCELLED },
@@ -113,6 +119,7 @@ static const struct {
 	{ END_INTERRUPTED, JOB_INTERRUPTED },
 	{ END_FLUSH_FAILED, JOB_FAILED },
 	{ END_PAGE_TIMEOUT, JOB_FAILED },
+	{ END_GPU_MEMORY, JOB_FAILED },
 };
 
 static void test_state_for_end(void)
@@ -153,6 +160,7 @@ static const struct {
 	{ END_INTERRUPTED, "interrupted" },
 	{ END_FLUSH_FAILED, "flush_failed" },
 	{ END_PAGE_TIMEOUT, "page_timeout" },
+	{ END_GPU_MEMORY, "gpu_memory" },
 };
 
 static void test_names(void)

@@ -65,6 +65,20 @@ static void test_valid(void)
 	ok(r == 0 && rq.opts.priority == -100 && strcmp(rq.opts.sink, "exec") == 0,
 	   "submit: priority -100 and sink exec accepted");
 
+	/* gpu_memory_max: bytes, 0 (no limit of its own) allowed */
+	r = protocol_parse_request(LIT("{\"v\":1,\"op\":\"submit\",\"gpu_memory_max\":1073741824}"),
+				   &rq, &code, msg, sizeof msg);
+	ok(r == 0 && rq.opts.has_gpu_memory_max && rq.opts.gpu_memory_max == 1073741824,
+	   "submit: gpu_memory_max");
+	r = protocol_parse_request(LIT("{\"v\":1,\"op\":\"submit\",\"gpu_memory_max\":0}"),
+				   &rq, &code, msg, sizeof msg);
+	ok(r == 0 && rq.opts.has_gpu_memory_max && rq.opts.gpu_memory_max == 0,
+	   "submit: gpu_memory_max 0 is given, meaning no limit of its own");
+	r = protocol_parse_request(LIT("{\"v\":1,\"op\":\"submit\",\"gpu_memory_max\":\"1G\"}"),
+				   &rq, &code, msg, sizeof msg);
+	ok(r < 0 && strstr(msg, "gpu_memory_max"), "submit: a gpu_memory_max string is refused (%s)",
+	   msg);
+
 	/* status and cancel with an id */
 	memset(&rq, 0xaa, sizeof rq);
 	r = protocol_parse_request(LIT("{\"v\":1,\"op\":\"status\",\"id\":42}"), &rq, &code,

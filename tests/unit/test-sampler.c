@@ -109,10 +109,20 @@ static void test_memlog(void)
 	ok(memlog_add(ml, &row, now_mono_ms() + 1000) == 0, "memlog: a row a second later flushes");
 	read_small_file(p, buf, sizeof buf);
 	is_str(strchr(buf, '\n') + 1,
-	       "200,10.00,20.00,5.00,0.00,0.00,,0.50,1024,3,2,1.25\n"
-	       "200,10.00,20.00,5.00,0.00,0.00,,0.50,1024,3,2,1.25\n",
-	       "memlog: rows as written, unknown PSI left empty");
-	is_int(memlog_rows(ml), 2, "memlog: rows counted");
+	       "200,10.00,20.00,5.00,0.00,0.00,,0.50,1024,3,2,1.25,0.00,0.00,0.00,,0\n"
+	       "200,10.00,20.00,5.00,0.00,0.00,,0.50,1024,3,2,1.25,0.00,0.00,0.00,,0\n",
+	       "memlog: rows as written, unknown PSI and host GTT left empty");
+	row.gpu = 3 << 20;
+	row.gpu_host = 2 << 20;
+	row.gpu_dev = 1 << 20;
+	row.gpu_partial = true;
+	row.has_gtt = true;
+	row.host_gtt_used = 512 << 20;
+	ok(memlog_add(ml, &row, now_mono_ms() + 2000) == 0, "memlog: a GPU row");
+	read_small_file(p, buf, sizeof buf);
+	ok(strstr(buf, ",1.25,3.00,2.00,1.00,512.00,1\n") != NULL,
+	   "memlog: gpu_mb, gpu_host_mb, gpu_dev_mb, host_gtt_used_mb, gpu_partial at the end");
+	is_int(memlog_rows(ml), 3, "memlog: rows counted");
 	memlog_close(ml);
 	unlink(p);
 	rmdir(dir);

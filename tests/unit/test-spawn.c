@@ -34,7 +34,7 @@
  * write that to outfd. Exit 0, or 1 when the spawn failed. */
 static _Noreturn void spawn_child(uid_t uid, bool no_clone3, int outfd)
 {
-	char *argv[] = { "sh", "-c", "echo pid=$$; exec grep -E '^(NSpid|Uid):' /proc/self/status", NULL };
+	char *argv[] = { "sh", "-c", "echo pid=$$; echo oom=$(cat /proc/self/oom_score_adj); exec grep -E '^(NSpid|Uid):' /proc/self/status", NULL };
 	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
 	struct spawn_args a = { .path = "/bin/sh", .argv = argv, .envp = envp,
 				.cgroup_dirfd = -1, .procs_fds = { -1, -1 } };
@@ -175,6 +175,8 @@ int main(void)
 		is_int(run(uid, cases[i].no_clone3, out, sizeof out), 0, "%s: the spawn works",
 		       cases[i].what);
 		ok(strstr(out, "pid=1\n") != NULL, "%s: the child is PID 1", cases[i].what);
+		ok(strstr(out, "oom=1000\n") != NULL, "%s: the first the OOM killer takes "
+		   "(oom_score_adj 1000, not the daemon's)", cases[i].what);
 		{
 			const char *ns = strstr(out, "NSpid:");
 			unsigned outer = 0, inner = 0;

@@ -32,6 +32,9 @@ static struct job_record sample(char *dir)
 		.chunks = 99, .retries_used = 2, .last_oom_page = 18,
 		.peak_rss_kb = 1000, .peak_rss_sampled = 2048 * 1024,
 		.cgstats = { .peak = 5000 }, .peak_cgroup_sampled = 4000,
+		.admin = true, .page_timeout_ms = 300000, .flushed_page_chunks = 3, .restarts = 2,
+		.gpu = { .limit = 1u << 30, .peak = 777, .peak_host = 555, .peak_dev = 222,
+			 .partial_samples = 4, .killed = true },
 	};
 	r.message = strdup("OOM-killed on page 18");
 	record_add_culprit(&r, 18);
@@ -90,6 +93,14 @@ static void test_round_trip(const char *dir)
 	is_int(b.last_oom_page, 18, "last_oom_page");
 	is_int(b.peak_rss_kb, 2048, "peak_rss_kb is the larger of the kernel's and the sampled");
 	is_int(b.cgstats.peak, 5000, "peak_cgroup is the larger of memory.peak and the sampled");
+	ok(b.admin, "admin");
+	is_int(b.page_timeout_ms, 300000, "page_timeout_ms");
+	is_int(b.flushed_page_chunks, 3, "flushed_page_chunks");
+	is_int(b.restarts, 2, "restarts");
+	is_int(b.gpu.limit, 1u << 30, "gpu_memory_max");
+	ok(b.gpu.peak == 777 && b.gpu.peak_host == 555 && b.gpu.peak_dev == 222, "the GPU peaks");
+	is_int(b.gpu.partial_samples, 4, "gpu partial samples");
+	ok(b.gpu.killed, "gpu killed");
 	is_int(b.n_culprits, 2, "both culprit pages");
 	is_int(b.culprits[1], 30, "in order");
 	is_int(b.n_attempts, 12, "12 attempts, more than the old fixed 8");
