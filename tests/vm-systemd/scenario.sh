@@ -26,7 +26,7 @@ t0=$SECONDS
 step() { echo "# [$((SECONDS - t0)) s] $*"; }
 jq_() { "$JQ" "$@"; }
 sumq() { jq_ "$STATE/jobs/$1/summary.json" "$2"; }
-state_of() { memsafectl --json status "$1" 2>/dev/null | jq_ - job.state; }
+state_of() { memsafectl --json status "$1" 2>/dev/null | jq_ - job.state 2>/dev/null; }
 # wait_end ID SECONDS: until job ID has ended; prints its state.
 wait_end() {
 	local st
@@ -199,7 +199,7 @@ dpkg -i "$D/memsafed.deb" >/tmp/dpkg2.log 2>&1
 ok $? "dpkg -i of the package again (the upgrade path) succeeds" || sed 's/^/#   /' /tmp/dpkg2.log
 [ "$(prop memsafed MainPID)" != "$pid_before" ] && [ "$(systemctl is-active memsafed.service)" = active ]
 ok $? "the upgrade restarted memsafed.service"
-journal | grep -q "received SIGTERM, stopping: no new connections; 1 running job may end"
+wait_until 30 eval 'journal | grep -q "received SIGTERM, stopping: no new connections; 1 running job may end"'
 ok $? "the job was running when the upgrade stopped memsafed" ||
 	{ sed 's/^/#   dpkg: /' /tmp/dpkg2.log; journal -o short-monotonic | tail -n 40 | sed 's/^/#   /'; }
 st=$(wait_end "$uid_" 600)
@@ -226,8 +226,8 @@ dpkg -r memsafed >/tmp/dpkg3.log 2>&1
 ok $? "dpkg -r memsafed succeeds" || sed 's/^/#   /' /tmp/dpkg3.log
 is "$(systemctl is-active memsafed.service) $(systemctl is-active memsafed.socket)" \
 	"inactive inactive" "removal stops the service and the socket"
-[ -f "$STATE/jobs/$aid/summary.json" ]
-ok $? "removal keeps $STATE"
+[ -f "$STATE/jobs/$aid/job.json" ] && [ -f "$STATE/jobs/$oid/summary.json" ]
+ok $? "removal keeps $STATE (the jobs' records and artifacts)"
 dpkg -P memsafed >/tmp/dpkg4.log 2>&1
 ok $? "dpkg -P memsafed succeeds"
 left=$(ls -d "$STATE" /etc/memsafed 2>/dev/null; find /etc/memsafed 2>/dev/null)
