@@ -264,7 +264,7 @@ void config_init(struct config *cfg)
 		.state_dir = xstrdup(LOCALSTATEDIR "/lib/memsafed"),
 		.worker_path = xstrdup(LIBEXECDIR "/memsafe-worker"),
 		.worker_user = xstrdup("memsafe-worker"),
-		.admin_group = xstrdup("memsafe"),
+		.admin_group = xstrdup("memsafe-admin"),
 		.sample_interval_ms = 200,
 		.memory_warn = 500 * MB_,
 

@@ -110,9 +110,11 @@ int write_atomic_owned(const char *dir, const char *name, const void *data, size
 	if (fd < 0)
 		return -errno;
 	r = write_full(fd, data, len);
-	if (r == 0 && uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
-		r = -errno;
+	/* The mode while the file is still ours: changing it after giving
+	 * it away would need CAP_FOWNER. */
 	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
 		r = -errno;
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;

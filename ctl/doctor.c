@@ -3,6 +3,7 @@
 #endif
 
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -22,6 +23,7 @@
 #include "protocol.h"
 #include "size.h"
 #include "sysinfo.h"
+#include "workercheck.h"
 
 #define MB (1024.0 * 1024.0)
 
@@ -415,22 +417,55 @@ static void check_kmsg(struct ctx *x)
 static void check_worker_user(struct ctx *x)
 {
 	const char *name = x->o->worker_user ? x->o->worker_user : x->cfg.worker_user;
-	struct passwd *pw = name ? getpwnam(name) : NULL;
+	struct workercheck wc;
+	struct doctor_check *c;
+	uid_t uid;
+	gid_t gid;
+
+	if (workercheck_user(name, &uid, &gid, &wc) == 0) {
+		add(x, "worker_user", "worker user", DOCTOR_OK, "%s exists (uid %u, gid %u)", name,
+		    (unsigned)uid, (unsigned)gid);
+	} else {
+		c = add(x, "worker_user", "worker user", DOCTOR_FAIL, "%s", wc.problem);
+		fix(c, "%s", wc.fix);
+	}
+}
+
+/* The --worker PATH the running daemon was started with, if any. */
+static bool daemon_worker_arg(pid_t pid, char *out, size_t size)
+{
+	char p[64], cmd[8192];
+	ssize_t n;
+
+	snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+	if (pid <= 0 || (n = read_small_file(p, cmd, sizeof cmd)) <= 0)
+		return false;
+	for (char *a = cmd; a < cmd + n; a += strlen(a) + 1) {
+		char *next = a + strlen(a) + 1;
+		if (!strncmp(a, "--worker=", 9) && a[9] == '/')
+			return snprintf(out, size, "%s", a + 9) < (int)size;
+		if (!strcmp(a, "--worker") && next < cmd + n && next[0] == '/')
+			return snprintf(out, size, "%s", next) < (int)size;
+	}
+	return false;
+}
+
+/* memsafed refuses to start without an executable worker binary. */
+static void check_worker_binary(struct ctx *x)
+{
+	char path[PATH_MAX];
+	struct workercheck wc;
 	struct doctor_check *c;
 
-	if (pw && pw->pw_uid != 0) {
-		add(x, "worker_user", "worker user", DOCTOR_OK, "%s exists (uid %u, gid %u)", name,
-		    (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
-	} else if (pw) {
-		c = add(x, "worker_user", "worker user", DOCTOR_FAIL, "worker_user %s is root: "
-			"the sandbox would not drop privileges", name);
-		fix(c, "set worker_user to an unprivileged account such as memsafe-worker");
+	if (x->o->worker)
+		snprintf(path, sizeof path, "%s", x->o->worker);
+	else if (!daemon_worker_arg(x->daemon_pid, path, sizeof path))
+		snprintf(path, sizeof path, "%s", x->cfg.worker_path);
+	if (workercheck_binary(path, &wc) == 0) {
+		add(x, "worker", "worker binary", DOCTOR_OK, "%s is executable", path);
 	} else {
-		c = add(x, "worker_user", "worker user", DOCTOR_FAIL, "the worker user %s does "
-			"not exist: memsafed cannot start workers", name ? name : "(none)");
-		fix(c, "create it: systemd-sysusers (the package's sysusers.d entry), or useradd "
-		    "--system --no-create-home --shell /usr/sbin/nologin %s",
-		    name ? name : "memsafe-worker");
+		c = add(x, "worker", "worker binary", DOCTOR_FAIL, "%s", wc.problem);
+		fix(c, "%s", wc.fix);
 	}
 }
 
@@ -587,6 +622,7 @@ void doctor_run(const struct doctor_opts *o, struct doctor_report *rep)
 	check_seccomp(&x);
 	check_kmsg(&x);
 	check_worker_user(&x);
+	check_worker_binary(&x);
 	check_socket(&x, ping, r, err);
 	check_free_memory(&x);
 	check_gpu(&x);
@@ -645,10 +681,11 @@ void doctor_json(const struct doctor_report *rep, yajl_gen g)
 
 int doctor_main(int argc, char **argv)
 {
-	enum { O_CONFIG = 256, O_USER, O_MEM, O_RESERVE };
+	enum { O_CONFIG = 256, O_USER, O_WORKER, O_MEM, O_RESERVE };
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "worker-user", required_argument, NULL, O_USER },
+		{ "worker", required_argument, NULL, O_WORKER },
 		{ "memory-max", required_argument, NULL, O_MEM },
 		{ "reserve", required_argument, NULL, O_RESERVE },
 		{ "json", no_argument, NULL, 'j' },
@@ -663,20 +700,23 @@ int doctor_main(int argc, char **argv)
 		switch (c) {
 		case O_CONFIG: o.config = optarg; break;
 		case O_USER: o.worker_user = optarg; break;
+		case O_WORKER: o.worker = optarg; break;
 		case O_MEM: o.memory_max = ctl_opt_size("doctor", "--memory-max", optarg); break;
 		case O_RESERVE: o.reserve = ctl_opt_size("doctor", "--reserve", optarg); break;
 		case 'j': ctl_json = true; break;
 		case 'h':
 			printf("Usage: memsafectl doctor [--config PATH] [--worker-user NAME]\n"
-			       "         [--memory-max SIZE] [--reserve SIZE] [--json]\n"
+			       "         [--worker PATH] [--memory-max SIZE] [--reserve SIZE] [--json]\n"
 			       "Pre-flight checks, one verdict per line (ok, WARN, FAIL) with what to do:\n"
 			       "configuration, cgroup mode, memory controller, delegation, PSI averages\n"
-			       "and triggers, swap, seccomp, /dev/kmsg, the worker user, memsafed's\n"
+			       "and triggers, swap, seccomp, /dev/kmsg, the worker user and binary, memsafed's\n"
 			       "socket, free memory against the job cap and reserve; then the safety\n"
 			       "checklist. Run it as root to see what memsafed sees.\n"
 			       "  --config PATH       memsafed.conf to judge (default: the running\n"
 			       "                      daemon's --config, else %s)\n"
 			       "  --worker-user NAME  instead of the configuration's worker_user\n"
+			       "  --worker PATH       instead of the running daemon's --worker or the\n"
+			       "                      configuration's worker\n"
 			       "  --memory-max SIZE   instead of the configuration's memory_max\n"
 			       "  --reserve SIZE      instead of the configuration's reserve\n"
 			       "  --json              {\"ok\", \"failed\", \"warnings\", \"checks\": [{\"name\",\n"

@@ -20,6 +20,7 @@ struct doctor_check {
 struct doctor_opts {
 	const char *config;         /* NULL: the running daemon's, or the default */
 	const char *worker_user;    /* NULL: from the configuration */
+	const char *worker;         /* NULL: the daemon's --worker, or the configuration's */
 	uint64_t memory_max, reserve; /* 0: from the configuration */
 };
 

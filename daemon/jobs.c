@@ -31,6 +31,7 @@
 #include "psi.h"
 #include "retry.h"
 #include "sampler.h"
+#include "statedir.h"
 #include "util.h"
 
 void jobs_changed(struct jobs *jobs)
@@ -658,41 +659,35 @@ void jobs_interrupt_all(struct jobs *jobs)
 	struct job *job;
 
 	TAILQ_FOREACH(job, &jobs->all, all) {
-		if (job->r.state != JOB_RUNNING)
+		struct job_record *r = &job->r;
+
+		if (r->state != JOB_RUNNING)
 			continue;
-		record_set_message(&job->r, "memsafed stopped while the job ran");
+		/* Not the job's end: its worker goes, but its document and
+		 * job.json stay, and the next start resumes it (a restart or
+		 * a package upgrade loses nothing). */
 		cgroup_job_kill(job->cg);
-		finish(job, END_INTERRUPTED);
+		release(job);
+		job->memlog = memlog_close(job->memlog);
+		if (job->cg && cgroup_job_destroy(job->cg, 200) == 0)
+			job->cg = NULL;
+		r->state = JOB_INTERRUPTED;
+		r->end = END_INTERRUPTED;
+		r->resumable = r->kind == JOB_INGEST && job->spool_fd >= 0;
+		r->ended_ms = now_real_ms();
+		r->ended_mono = now_mono_ms();
+		record_set_message(r, r->resumable ? "memsafed stopped while the job ran; it "
+				   "resumes when memsafed starts again" :
+				   "memsafed stopped while the job ran");
+		log_job(LOG_WARNING, r->id, NULL, "%s: %s", r->name, r->message);
+		artifacts_write_progress(r, jobs->cfg);
+		job_save(job);
+		jobs->running--;
 	}
+	jobs_changed(jobs);
 }
 
 /* ---- the manager -------------------------------------------------------- */
-
-/* The daemon writes as root below state_dir: a directory someone else
- * owns or may write, or a link in its place, would let them choose where
- * (a link planted where a job directory or a chunks.jsonl goes). */
-static int trusted_dir(const char *path, char **err)
-{
-	struct stat st;
-	const char *why = NULL;
-
-	if (lstat(path, &st) < 0)
-		why = strerror(errno);
-	else if (S_ISLNK(st.st_mode))
-		why = "it is a symbolic link";
-	else if (!S_ISDIR(st.st_mode))
-		why = "it is not a directory";
-	else if (st.st_uid != geteuid())
-		why = "it belongs to another user";
-	else if (st.st_mode & (S_IWGRP | S_IWOTH))
-		why = "its group or others may write to it";
-	if (!why)
-		return 0;
-	if (asprintf(err, "refusing the state directory: %s: %s; use a directory of memsafed's "
-		     "own (for example: install -d -o root -g root -m 0755 %s)", path, why, path) < 0)
-		*err = NULL;
-	return -EPERM;
-}
 
 int jobs_new(struct event_base *base, const struct config *cfg,
 	     struct cgroup_root *cg, struct jobs **ret, char **err)
@@ -709,21 +704,7 @@ int jobs_new(struct event_base *base, const struct config *cfg,
 	TAILQ_INIT(&jobs->all);
 	TAILQ_INIT(&jobs->queue);
 	TAILQ_INIT(&jobs->reapers);
-	if (asprintf(&jobs->jobs_dir, "%s/jobs", cfg->state_dir) < 0 ||
-	    asprintf(&jobs->spool_dir, "%s/spool", cfg->state_dir) < 0) {
-		jobs_free(jobs);
-		return -ENOMEM;
-	}
-	if ((r = mkdir_p(jobs->jobs_dir, 0755)) < 0 ||
-	    (r = mkdir_p(jobs->spool_dir, 0700)) < 0) {
-		if (asprintf(err, "cannot create the state directory %s: %s",
-			     cfg->state_dir, strerror(-r)) < 0)
-			*err = NULL;
-		jobs_free(jobs);
-		return r;
-	}
-	if ((r = trusted_dir(cfg->state_dir, err)) < 0 || (r = trusted_dir(jobs->jobs_dir, err)) < 0 ||
-	    (r = trusted_dir(jobs->spool_dir, err)) < 0) {
+	if ((r = statedir_open(cfg->state_dir, &jobs->jobs_dir, &jobs->spool_dir, err)) < 0) {
 		jobs_free(jobs);
 		return r;
 	}

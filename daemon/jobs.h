@@ -71,7 +71,9 @@ int jobs_cancel(struct job *job);
 /* Shutdown has begun: queued jobs stay queued (on disk, for the next
  * start); running ones may finish. */
 void jobs_drain(struct jobs *jobs);
-/* Stop every running job (daemon shutdown): they end as interrupted. */
+/* Stop every running job (daemon shutdown): their workers are killed and
+ * they are recorded as interrupted, but resumable: the next start resumes
+ * each after its last flushed batch. */
 void jobs_interrupt_all(struct jobs *jobs);
 unsigned jobs_running(const struct jobs *jobs);
 unsigned jobs_queued(const struct jobs *jobs);

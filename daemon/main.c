@@ -15,6 +15,7 @@
 #include "recover.h"
 #include "log.h"
 #include "notify.h"
+#include "preflight.h"
 #include "server.h"
 #include "util.h"
 
@@ -211,17 +212,22 @@ static void reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct config cfg;
 	_cleanup_free_ char *err = NULL;
+	int r;
 
 	if (d.stopping)
 		return;
 	notify_reloading();
-	if (load_config(&cfg, &err) < 0) {
-		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s",
-			err ? err : "out of memory");
-	} else {
+	if ((r = load_config(&cfg, &err)) == 0) {
 		/* Paths the running daemon is built on cannot change live. */
 		replace_str(&cfg.socket_path, d.cfg.socket_path);
 		replace_str(&cfg.state_dir, d.cfg.state_dir);
+		if ((r = preflight_check(&cfg, &err)) < 0)
+			config_done(&cfg);
+	}
+	if (r < 0) {
+		log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s",
+			err ? err : "out of memory");
+	} else {
 		config_done(&d.cfg);
 		d.cfg = cfg;
 		jobs_reconfigure(d.jobs);
@@ -338,6 +344,11 @@ int main(int argc, char **argv)
 		fputs(dump ? dump : "", stdout);
 		config_done(&d.cfg);
 		return 0;
+	}
+	if (preflight_check(&d.cfg, &err) < 0) {
+		log_msg(LOG_ERR, "refusing to start: %s", err ? err : "out of memory");
+		config_done(&d.cfg);
+		return 1;
 	}
 
 	signal(SIGPIPE, SIG_IGN);

@@ -147,6 +147,7 @@ struct job_record {
 	unsigned first_page;     /* where the current attempt started */
 	unsigned retries_used, last_oom_page;
 	unsigned restarts;       /* daemon restarts since the last batch flushed */
+	bool resumable;          /* interrupted by a stop of memsafed: the next start resumes it */
 	unsigned culprits[JOB_CULPRITS_MAX]; /* pages skipped after two OOM kills each */
 	size_t n_culprits;
 	uint64_t chunks, batches, batches_flushed, batches_failed;

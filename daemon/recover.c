@@ -141,6 +141,13 @@ static void recover_job(struct jobs *jobs, uint64_t id)
 		r->max_bytes = cfg->max_bytes_ceiling;
 	}
 	TAILQ_INSERT_TAIL(&jobs->all, job, all);
+	/* Stopped with memsafed (a restart, an upgrade): it goes on. */
+	if (r->state == JOB_INTERRUPTED && r->resumable) {
+		r->state = JOB_RUNNING;
+		r->end = END_NONE;
+		r->ended_ms = 0;
+		r->resumable = false;
+	}
 	if (r->state != JOB_QUEUED && r->state != JOB_RUNNING) {
 		jobs->ended++;   /* history: shown by status and list */
 		return;

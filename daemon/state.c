@@ -77,6 +77,7 @@ static const struct field fields[] = {
 	UINT("retries_used", retries_used),
 	UINT("last_oom_page", last_oom_page),
 	UINT("restarts", restarts),
+	{ "resumable", F_BOOL, AT(resumable), 0, 0 },
 	{ "peak_rss_kb", F_U64_PEAK, AT(peak_rss_kb), AT(peak_rss_sampled), 1024 },
 	{ "peak_cgroup", F_U64_PEAK, AT(cgstats.peak), AT(peak_cgroup_sampled), 1 },
 	U64("gpu_memory_max", gpu.limit),

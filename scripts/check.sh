@@ -101,7 +101,7 @@ if [ "${MEMSAFE_SANITIZE_PASS:-1}" != 0 ]; then
 		# Every test but the VM ones: the TESTS list of this build's
 		# Makefile, without tests/vm/.
 		tests=$(printf 'print-tests:\n\t@echo $(TESTS)\n' | make -s -f Makefile -f - print-tests |
-			tr ' ' '\n' | grep -v '^tests/vm/' | tr '\n' ' ')
+			tr ' ' '\n' | grep -v '^tests/vm' | tr '\n' ' ')
 		start=$(date +%s)
 		# halt_on_error: a UBSan report fails the test that caused it.
 		# LeakSanitizer stays on (its default); fontconfig's caches, which

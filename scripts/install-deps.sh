@@ -8,7 +8,10 @@ export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(build-essential autoconf automake pkg-config
       libevent-dev libyajl-dev libsystemd-dev libpoppler-glib-dev libseccomp-dev
-      libglib2.0-dev libcairo2-dev poppler-utils systemd mandoc procps strace)
+      libglib2.0-dev libcairo2-dev poppler-utils systemd mandoc procps strace
+      debhelper lintian fakeroot)   # the last three: debian/, dpkg-buildpackage
+# The systemd VM test (tests/vm-systemd) builds its Debian root with mmdebstrap.
+[ "${MEMSAFE_NO_VM:-0}" = 1 ] || pkgs+=(mmdebstrap)
 
 missing=()
 for p in "${pkgs[@]}"; do

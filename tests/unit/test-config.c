@@ -165,7 +165,7 @@ static void test_defaults(void)
 	is_str(c.state_dir, LOCALSTATEDIR "/lib/memsafed", "default state_dir");
 	is_str(c.worker_path, LIBEXECDIR "/memsafe-worker", "default worker");
 	is_str(c.worker_user, "memsafe-worker", "default worker_user");
-	is_str(c.admin_group, "memsafe", "default admin_group");
+	is_str(c.admin_group, "memsafe-admin", "default admin_group");
 	is_int(c.sample_interval_ms, 200, "default sample_interval 200ms");
 	is_int(c.memory_warn, 500 * M, "default memory_warn 500M");
 	is_int(c.max_file_size, 50 * M, "default max_file_size 50M");
