@@ -52,6 +52,7 @@ enum key_id {
 	K_WORKER,
 	K_WORKER_USER,
 	K_ADMIN_GROUP,
+	K_SOCKET_GROUP,
 	K_SAMPLE_INTERVAL,
 	K_MEMORY_WARN,
 
@@ -131,6 +132,7 @@ static const struct key_def keys[K_COUNT] = {
 	KEY(K_WORKER, "daemon", "worker", T_PATH, worker_path, 0, UINT64_MAX),
 	KEY(K_WORKER_USER, "daemon", "worker_user", T_NAME, worker_user, 0, UINT64_MAX),
 	KEY(K_ADMIN_GROUP, "daemon", "admin_group", T_NAME, admin_group, 0, UINT64_MAX),
+	KEY(K_SOCKET_GROUP, "daemon", "socket_group", T_NAME, socket_group, 0, UINT64_MAX),
 	KEY(K_SAMPLE_INTERVAL, "daemon", "sample_interval", T_MS, sample_interval_ms, 20, 60 * 1000),
 	KEY(K_MEMORY_WARN, "daemon", "memory_warn", T_SIZE, memory_warn, 0, UINT64_MAX),
 
@@ -265,6 +267,7 @@ void config_init(struct config *cfg)
 		.worker_path = xstrdup(LIBEXECDIR "/memsafe-worker"),
 		.worker_user = xstrdup("memsafe-worker"),
 		.admin_group = xstrdup("memsafe-admin"),
+		.socket_group = xstrdup("memsafe"),
 		.sample_interval_ms = 200,
 		.memory_warn = 500 * MB_,
 

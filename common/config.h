@@ -24,6 +24,7 @@ struct config {
 	char *worker_path;        /* worker */
 	char *worker_user;        /* worker_user */
 	char *admin_group;        /* admin_group */
+	char *socket_group;       /* socket_group: may connect to a socket memsafed binds */
 	uint64_t sample_interval_ms; /* sample_interval, >= 20ms */
 	uint64_t memory_warn;     /* memory_warn, bytes */
 

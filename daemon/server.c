@@ -505,7 +505,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 	srv->nconns++;
 }
 
-/* Bind the socket ourselves: 0660, group admin_group when it exists. */
+/* Bind the socket ourselves: 0660, group socket_group when it exists. */
 static int bind_socket(struct server *srv, char **err)
 {
 	const char *path = srv->cfg->socket_path;
@@ -548,7 +548,7 @@ static int bind_socket(struct server *srv, char **err)
 		close(fd);
 		goto fail;
 	}
-	if (geteuid() == 0 && srv->cfg->admin_group && (gr = getgrnam(srv->cfg->admin_group)))
+	if (geteuid() == 0 && srv->cfg->socket_group && (gr = getgrnam(srv->cfg->socket_group)))
 		(void)!chown(path, 0, gr->gr_gid);
 	srv->bound_path = strdup(path);
 	srv->fd = fd;

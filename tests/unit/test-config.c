@@ -759,7 +759,7 @@ static void test_shipped(void)
 		next = next ? next + 1 : NULL;
 		n = next ? (size_t)(next - line) : strlen(line);
 		if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' && memchr(line, '=', n) &&
-		    strncmp(line, "#command", 8) != 0 && strncmp(line, "#socket", 7) != 0 &&
+		    strncmp(line, "#command", 8) != 0 && strncmp(line, "#socket ", 8) != 0 &&
 		    strncmp(line, "#state_dir", 10) != 0 && strncmp(line, "#worker ", 8) != 0) {
 			line++, n--;
 			uncommented++;
@@ -768,7 +768,7 @@ static void test_shipped(void)
 		o += n;
 	}
 	*o = '\0';
-	ok(uncommented == 41, "etc/memsafed.conf lists every key (%d of 41 uncommented)",
+	ok(uncommented == 42, "etc/memsafed.conf lists every key (%d of 42 uncommented)",
 	   uncommented);
 	dir = case_dir();
 	copy = join(dir, MAIN);
