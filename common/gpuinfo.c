@@ -46,35 +46,50 @@ static bool is_card(const char *name)
 	return strncmp(name, "card", 4) == 0 && name[4] && !strchr(name, '-');
 }
 
+/* Call fn for each DRM card of sys_root, in readdir order. */
+static void each_card(const char *sys_root, void (*fn)(const struct gpuinfo_card *c, void *arg),
+		      void *arg)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/class/drm", sys_root);
+	if (!(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		struct gpuinfo_card c;
+
+		if (!is_card(de->d_name))
+			continue;
+		gpuinfo_read_card(sys_root, de->d_name, &c);
+		fn(&c, arg);
+	}
+	closedir(d);
+}
+
+static void add_pools(const struct gpuinfo_card *c, void *arg)
+{
+	struct gpuinfo_host *h = arg;
+
+	h->cards++;
+	if (c->has_gtt) {
+		h->has_gtt = true;
+		h->gtt_total += c->gtt_total;
+		h->gtt_used += c->gtt_used;
+	}
+	if (c->has_vram) {
+		h->has_vram = true;
+		h->vram_total += c->vram_total;
+		h->vram_used += c->vram_used;
+	}
+}
+
 void gpuinfo_read_pools(const char *sys_root, struct gpuinfo_host *ret)
 {
 	struct gpuinfo_host h = { 0 };
-	char path[PATH_MAX];
-	DIR *d;
-	struct dirent *de;
 
-	snprintf(path, sizeof path, "%s/class/drm", sys_root);
-	if ((d = opendir(path))) {
-		while ((de = readdir(d))) {
-			struct gpuinfo_card c;
-
-			if (!is_card(de->d_name))
-				continue;
-			h.cards++;
-			gpuinfo_read_card(sys_root, de->d_name, &c);
-			if (c.has_gtt) {
-				h.has_gtt = true;
-				h.gtt_total += c.gtt_total;
-				h.gtt_used += c.gtt_used;
-			}
-			if (c.has_vram) {
-				h.has_vram = true;
-				h.vram_total += c.vram_total;
-				h.vram_used += c.vram_used;
-			}
-		}
-		closedir(d);
-	}
+	each_card(sys_root, add_pools, &h);
 	*ret = h;
 }
 
@@ -107,37 +122,31 @@ static void kpool(yajl_gen g, const char *key, bool has, uint64_t v)
 		json_knull(g, key);
 }
 
+static void card_json(const struct gpuinfo_card *c, void *arg)
+{
+	yajl_gen g = arg;
+
+	yajl_gen_map_open(g);
+	json_kstr(g, "card", c->name);
+	kpool(g, "gtt_total", c->has_gtt, c->gtt_total);
+	kpool(g, "gtt_used", c->has_gtt, c->gtt_used);
+	kpool(g, "vram_total", c->has_vram, c->vram_total);
+	kpool(g, "vram_used", c->has_vram, c->vram_used);
+	kpool(g, "vis_vram_total", c->has_vis_vram, c->vis_vram_total);
+	kpool(g, "vis_vram_used", c->has_vis_vram, c->vis_vram_used);
+	yajl_gen_map_close(g);
+}
+
 void gpuinfo_json(yajl_gen g, const char *sys_root, const char *proc_root,
 		  const char *cgroup_root)
 {
 	struct gpuinfo_host h;
 	char path[PATH_MAX], buf[4096];
-	DIR *d;
-	struct dirent *de;
 
 	yajl_gen_map_open(g);
 	json_key(g, "cards");
 	yajl_gen_array_open(g);
-	snprintf(path, sizeof path, "%s/class/drm", sys_root);
-	if ((d = opendir(path))) {
-		while ((de = readdir(d))) {
-			struct gpuinfo_card c;
-
-			if (!is_card(de->d_name))
-				continue;
-			gpuinfo_read_card(sys_root, de->d_name, &c);
-			yajl_gen_map_open(g);
-			json_kstr(g, "card", c.name);
-			kpool(g, "gtt_total", c.has_gtt, c.gtt_total);
-			kpool(g, "gtt_used", c.has_gtt, c.gtt_used);
-			kpool(g, "vram_total", c.has_vram, c.vram_total);
-			kpool(g, "vram_used", c.has_vram, c.vram_used);
-			kpool(g, "vis_vram_total", c.has_vis_vram, c.vis_vram_total);
-			kpool(g, "vis_vram_used", c.has_vis_vram, c.vis_vram_used);
-			yajl_gen_map_close(g);
-		}
-		closedir(d);
-	}
+	each_card(sys_root, card_json, g);
 	yajl_gen_array_close(g);
 	gpuinfo_read(sys_root, proc_root, &h);
 	kpool(g, "gpu_active", h.has_gpu_meminfo, h.gpu_active);

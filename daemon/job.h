@@ -82,6 +82,9 @@ struct job {
 	uint64_t last_rss;           /* worker RSS at the last sample */
 	double last_psi_some;        /* job PSI some avg10 at the last sample */
 	bool waiting_logged;         /* its admission wait was logged */
+	bool ending;                 /* its end is being written (ends.c): replies about
+				      * it wait, so status never shows an end whose
+				      * summary.json is not on disk yet */
 	bool high_lifted;            /* memory.high was lifted after stalling */
 	bool paused, requeue;        /* frozen / killed by the pressure policy */
 };

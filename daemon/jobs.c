@@ -40,6 +40,12 @@ void jobs_changed(struct jobs *jobs)
 		jobs->changed(jobs->running, jobs->queued);
 }
 
+void jobs_set_ended_cb(struct jobs *jobs, void (*cb)(void *arg, struct job *job), void *arg)
+{
+	jobs->ended_cb = cb;
+	jobs->ended_arg = arg;
+}
+
 void jobs_set_changed_cb(struct jobs *jobs, void (*cb)(unsigned, unsigned))
 {
 	jobs->changed = cb;
@@ -199,7 +205,10 @@ static void end_written(void *arg, uint64_t id)
 	jobs_spool_path(jobs, id, path, sizeof path);
 	unlink(path);
 	if (job) {
+		job->ending = false;
 		events_end(job);
+		if (jobs->ended_cb)
+			jobs->ended_cb(jobs->ended_arg, job);
 		/* What is on disk now need not stay in memory. */
 		record_drop_batches(&job->r);
 	}
@@ -274,6 +283,7 @@ static void finish(struct job *job, enum job_end end)
 		r->batches, (double)r->cgstats.peak / 1048576.0,
 		(double)r->lim.memory_max / 1048576.0, r->message ? ": " : "",
 		r->message ? r->message : "");
+	job->ending = true;
 	ends_write(ends, r, jobs->cfg, jobs->cg, kmsg_status(jobs->kmsg), ml, dmesg, dmesg_len);
 	/* Its slot is free now; the end event follows once it is on disk. */
 	jobs->running--;

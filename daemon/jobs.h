@@ -39,6 +39,8 @@ struct jobs {
 	uint64_t last_high_ms;       /* monotonic: pressure last seen high */
 	TAILQ_HEAD(, cg_reaper) reapers;
 	void (*changed)(unsigned running, unsigned queued);
+	void (*ended_cb)(void *arg, struct job *job);  /* its end is on disk */
+	void *ended_arg;
 };
 
 /* Open the state directory and return the job manager (with no jobs:
@@ -53,6 +55,8 @@ void jobs_reconfigure(struct jobs *jobs);
 /* Called whenever the number of running or queued jobs changes. */
 void jobs_set_changed_cb(struct jobs *jobs, void (*cb)(unsigned running, unsigned queued));
 void jobs_changed(struct jobs *jobs);
+/* Called once a job's end (artifacts, job.json) is on disk. */
+void jobs_set_ended_cb(struct jobs *jobs, void (*cb)(void *arg, struct job *job), void *arg);
 
 /* Put a job in the queue (by priority, then submission order). */
 void jobs_enqueue(struct jobs *jobs, struct job *job);

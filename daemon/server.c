@@ -42,6 +42,7 @@ struct conn {
 	bool admin;        /* root or member of admin_group: sees every job */
 	struct job *pending; /* a submit whose document is still spooling */
 	struct events_sub *sub; /* after a watch: the events it is sent */
+	uint64_t waiting_end; /* a reply about this job waits for its end on disk */
 };
 
 struct server {
@@ -241,6 +242,32 @@ static void sub_drop(void *arg)
 }
 
 /* watch and unwatch: named jobs must be the peer's, as for status. */
+/* A job whose end is being written is answered for once it is on disk:
+ * a status that says "done" means summary.json says so too. The
+ * connection reads nothing more meanwhile (replies stay in order). */
+static void reply_job_when_written(struct conn *c, struct job *job)
+{
+	if (!job->ending) {
+		reply_job(c, job);
+		return;
+	}
+	c->waiting_end = job->r.id;
+	event_del(c->ev);
+}
+
+static void job_ended_cb(void *arg, struct job *job)
+{
+	struct server *srv = arg;
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		if (c->waiting_end == job->r.id) {
+			c->waiting_end = 0;
+			reply_job(c, job);
+			event_add(c->ev, NULL);
+		}
+}
+
 static void handle_watch(struct conn *c, const struct request *rq)
 {
 	struct job *jobs[PROTOCOL_WATCH_MAX];
@@ -282,7 +309,7 @@ static void handle(struct conn *c, const struct request *rq, int fd)
 	}
 	case OP_STATUS:
 		if ((job = conn_job(c, rq->id)))
-			reply_job(c, job);
+			reply_job_when_written(c, job);
 		break;
 	case OP_LIST:
 		reply_list(c);
@@ -299,7 +326,7 @@ static void handle(struct conn *c, const struct request *rq, int fd)
 				   job->r.id, job_state_to_string(job->r.state));
 			break;
 		}
-		reply_job(c, job);
+		reply_job_when_written(c, job);
 		break;
 	case OP_SUBMIT:
 	case OP_PRESSURE:
@@ -569,6 +596,7 @@ int server_new(struct event_base *base, struct jobs *jobs, const struct config *
 		return -ENOMEM;
 	srv->base = base;
 	srv->jobs = jobs;
+	jobs_set_ended_cb(jobs, job_ended_cb, srv);
 	srv->cfg = cfg;
 	srv->fd = -1;
 	TAILQ_INIT(&srv->conns);
@@ -619,6 +647,7 @@ struct server *server_free(struct server *srv)
 
 	if (!srv)
 		return NULL;
+	jobs_set_ended_cb(srv->jobs, NULL, NULL);
 	while ((c = TAILQ_FIRST(&srv->conns))) {
 		if (c->pending)
 			c->pending->submitted = NULL;
