@@ -117,3 +117,78 @@ int procfs_read_statm(pid_t pid, uint64_t *vms, uint64_t *rss)
 		return (int)r;
 	return procfs_parse_statm(buf, vms, rss);
 }
+
+int procfs_parse_cgroup(const char *text, char **ret_v2, char **ret_memory_v1,
+		      char **ret_pids_v1)
+{
+	char *v2 = NULL, *mem = NULL, *pids = NULL;
+	const char *line = text;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		const char *c1 = memchr(line, ':', len);
+		const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line)) : NULL;
+
+		if (c2) {
+			size_t clen = (size_t)(c2 - c1 - 1);
+			char *path = strndup(c2 + 1, len - (size_t)(c2 + 1 - line));
+			char ctl[256];
+
+			if (!path)
+				goto oom;
+			snprintf(ctl, sizeof ctl, ",%.*s,", (int)MIN(clen, 250), c1 + 1);
+			if (strncmp(line, "0::", 3) == 0 && !v2) {
+				v2 = path;
+			} else if (strstr(ctl, ",memory,") && !mem) {
+				mem = path;
+			} else if (strstr(ctl, ",pids,") && !pids) {
+				pids = path;
+			} else {
+				free(path);
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	if (!v2 && !mem) {
+		free(pids);
+		return -ENOENT;
+	}
+	*ret_v2 = v2;
+	*ret_memory_v1 = mem;
+	*ret_pids_v1 = pids;
+	return 0;
+oom:
+	free(v2);
+	free(mem);
+	free(pids);
+	return -ENOMEM;
+}
+
+void procfs_psi_spec(char *buf, size_t size, uint64_t threshold_us, uint64_t window_us)
+{
+	snprintf(buf, size, "some %llu %llu", (unsigned long long)threshold_us,
+		 (unsigned long long)window_us);
+}
+
+int procfs_psi_trigger(int dirfd, const char *name, uint64_t threshold_us, uint64_t window_us,
+		       int *ret_fd, bool *ret_opened)
+{
+	char spec[64];
+	int fd, r;
+
+	*ret_opened = false;
+	fd = openat(dirfd, name, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret_opened = true;
+	/* The kernel wants the terminating NUL too. */
+	procfs_psi_spec(spec, sizeof spec, threshold_us, window_us);
+	if (write(fd, spec, strlen(spec) + 1) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}

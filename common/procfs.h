@@ -4,6 +4,7 @@
 #ifndef MEMSAFE_PROCFS_H
 #define MEMSAFE_PROCFS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -25,5 +26,17 @@ int procfs_read_psi(int dirfd, const char *name, struct psi_line *some, struct p
 int procfs_read_meminfo(const char *const *keys, uint64_t *ret, unsigned n);
 /* /proc/PID/statm (pid 0: our own), in bytes. */
 int procfs_read_statm(pid_t pid, uint64_t *vms, uint64_t *rss);
+/* /proc/PID/cgroup: the v2 path ("0::") and the v1 memory and pids
+ * controllers' paths, each allocated (NULL when absent). -ENOENT when it
+ * names neither a v2 nor a v1 memory cgroup. */
+int procfs_parse_cgroup(const char *text, char **ret_v2, char **ret_memory_v1,
+			char **ret_pids_v1);
+/* A PSI trigger's specification, "some THRESHOLD WINDOW" (microseconds). */
+void procfs_psi_spec(char *buf, size_t size, uint64_t threshold_us, uint64_t window_us);
+/* Arm a PSI trigger on dirfd/name: 0 with the trigger's fd (POLLPRI when
+ * it fires), or a negative errno; *ret_opened says whether the file
+ * opened (a refusal of the trigger is the kernel's, not the file's). */
+int procfs_psi_trigger(int dirfd, const char *name, uint64_t threshold_us, uint64_t window_us,
+		       int *ret_fd, bool *ret_opened);
 
 #endif

@@ -79,27 +79,24 @@ static bool file_has(const char *path, const char *needle)
 	return read_small_file(path, buf, sizeof buf) >= 0 && strstr(buf, needle);
 }
 
-/* The path after "0::" (v2) or "N:memory:" (v1) in a /proc/PID/cgroup. */
+/* The v2 path or the v1 memory path of a process, from /proc/PID/cgroup
+ * (the daemon's own parser). */
 static bool proc_cgroup(pid_t pid, bool v1_memory, char *out, size_t size)
 {
-	char path[64], buf[4096];
-	const char *key = v1_memory ? ":memory:" : "0::";
+	char path[64], buf[4096], *v2 = NULL, *mem = NULL, *pids = NULL;
+	const char *want;
 
 	snprintf(path, sizeof path, pid ? "/proc/%d/cgroup" : "/proc/self/cgroup", (int)pid);
-	if (read_small_file(path, buf, sizeof buf) < 0)
+	if (read_small_file(path, buf, sizeof buf) < 0 ||
+	    procfs_parse_cgroup(buf, &v2, &mem, &pids) < 0)
 		return false;
-	for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
-		char *k;
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		k = strstr(line, key);
-		if (k && (v1_memory || k == line)) {
-			snprintf(out, size, "%s", k + strlen(key));
-			return true;
-		}
-	}
-	return false;
+	want = v1_memory ? mem : v2;
+	if (want)
+		snprintf(out, size, "%s", want);
+	free(v2);
+	free(mem);
+	free(pids);
+	return want != NULL;
 }
 
 /* ---- the checks ------------------------------------------------------------ */
@@ -274,7 +271,8 @@ static void check_psi(struct ctx *x)
 	struct psi_line some, full;
 	struct doctor_check *c;
 	int n = procfs_read_psi(AT_FDCWD, "/proc/pressure/memory", &some, &full);
-	int fd, e;
+	bool opened;
+	int fd = -1, e;
 
 	if (n < 0) {
 		c = add(x, "psi", "PSI averages", DOCTOR_WARN, "/proc/pressure/memory is not "
@@ -297,9 +295,10 @@ static void check_psi(struct ctx *x)
 	/* A trigger: what memsafed asks for to react at once. Kernels may
 	 * refuse (EINVAL for a window they dislike, EOPNOTSUPP, EPERM for
 	 * unprivileged callers on some versions). */
-	fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		e = errno;
+	procfs_psi_spec(buf, sizeof buf, x->cfg.psi_threshold_us, x->cfg.psi_window_us);
+	e = -procfs_psi_trigger(AT_FDCWD, "/proc/pressure/memory", x->cfg.psi_threshold_us,
+				x->cfg.psi_window_us, &fd, &opened);
+	if (e && !opened) {
 		c = add(x, "psi_trigger", "PSI triggers", DOCTOR_WARN, "cannot open "
 			"/proc/pressure/memory for writing as uid %d: %s", (int)geteuid(),
 			strerror(e));
@@ -307,21 +306,18 @@ static void check_psi(struct ctx *x)
 		    "memsafed falls back to reading avg10 on every sample");
 		return;
 	}
-	snprintf(buf, sizeof buf, "some %" PRIu64 " %" PRIu64, x->cfg.psi_threshold_us,
-		 x->cfg.psi_window_us);
-	if (write(fd, buf, strlen(buf) + 1) < 0) {
-		e = errno;
+	if (e) {
 		c = add(x, "psi_trigger", "PSI triggers", DOCTOR_WARN, "the kernel refused the "
 			"trigger \"%s\" on /proc/pressure/memory: %s (%s)", buf, strerrorname_np(e) ?
 			strerrorname_np(e) : "?", strerror(e));
 		fix(c, "nothing is lost: memsafed falls back to reading avg10 on every sample "
 		    "(every %" PRIu64 " ms) and says so in summary.json psi.trigger_mode",
 		    x->cfg.sample_interval_ms);
-	} else {
-		add(x, "psi_trigger", "PSI triggers", DOCTOR_OK, "the kernel accepts the trigger "
-		    "\"%s\" (a %" PRIu64 " us stall in a %" PRIu64 " us window) on "
-		    "/proc/pressure/memory", buf, x->cfg.psi_threshold_us, x->cfg.psi_window_us);
+		return;
 	}
+	add(x, "psi_trigger", "PSI triggers", DOCTOR_OK, "the kernel accepts the trigger "
+	    "\"%s\" (a %" PRIu64 " us stall in a %" PRIu64 " us window) on "
+	    "/proc/pressure/memory", buf, x->cfg.psi_threshold_us, x->cfg.psi_window_us);
 	close(fd);
 }
 

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "cgroup.h"
+#include "procfs.h"
 #include "util.h"
 
 struct cgroup_root {
@@ -68,53 +69,6 @@ static bool file_exists(const char *dir, const char *name)
 
 	snprintf(p, sizeof p, "%s/%s", dir, name);
 	return access(p, F_OK) == 0;
-}
-
-int cgroup_parse_self(const char *text, char **ret_v2, char **ret_memory_v1,
-		      char **ret_pids_v1)
-{
-	char *v2 = NULL, *mem = NULL, *pids = NULL;
-	const char *line = text;
-
-	while (line && *line) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		const char *c1 = memchr(line, ':', len);
-		const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line)) : NULL;
-
-		if (c2) {
-			size_t clen = (size_t)(c2 - c1 - 1);
-			char *path = strndup(c2 + 1, len - (size_t)(c2 + 1 - line));
-			char ctl[256];
-
-			if (!path)
-				goto oom;
-			snprintf(ctl, sizeof ctl, ",%.*s,", (int)MIN(clen, 250), c1 + 1);
-			if (strncmp(line, "0::", 3) == 0 && !v2) {
-				v2 = path;
-			} else if (strstr(ctl, ",memory,") && !mem) {
-				mem = path;
-			} else if (strstr(ctl, ",pids,") && !pids) {
-				pids = path;
-			} else {
-				free(path);
-			}
-		}
-		line = nl ? nl + 1 : NULL;
-	}
-	if (!v2 && !mem) {
-		free(pids);
-		return -ENOENT;
-	}
-	*ret_v2 = v2;
-	*ret_memory_v1 = mem;
-	*ret_pids_v1 = pids;
-	return 0;
-oom:
-	free(v2);
-	free(mem);
-	free(pids);
-	return -ENOMEM;
 }
 
 int cgroup_parse_keyed(const char *text, const char *key, uint64_t *ret)
@@ -188,7 +142,7 @@ int cgroup_probe(const char *sys_root, const char *self_text,
 	char ctl[512];
 
 	*err = NULL;
-	if (cgroup_parse_self(self_text, &v2, &mem, &pids) < 0) {
+	if (procfs_parse_cgroup(self_text, &v2, &mem, &pids) < 0) {
 		*err = strdup("cannot tell our cgroup from /proc/self/cgroup");
 		return -ENOENT;
 	}

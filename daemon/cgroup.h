@@ -93,8 +93,6 @@ int cgroup_job_freeze(const struct cgroup_job *job, bool frozen);
 int cgroup_job_psi(const struct cgroup_job *job, char *buf, size_t size);
 
 /* Parsers, exposed for tests. Unknown keys are ignored. */
-int cgroup_parse_self(const char *text, char **ret_v2, char **ret_memory_v1,
-		      char **ret_pids_v1);
 void cgroup_parse_events(const char *text, struct cgroup_events *ev);
 void cgroup_parse_stat(const char *text, enum cgroup_mode mode, uint64_t *anon,
 		       uint64_t *file);

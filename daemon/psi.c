@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "psi.h"
 #include "util.h"
 
@@ -90,20 +91,11 @@ int psi_trigger_add(struct psi_watch *w, int dirfd, const char *name,
 {
 	struct epoll_event ev = { .events = EPOLLPRI };
 	struct psi_trigger *t;
-	char spec[64];
+	bool opened;
 	int fd, r;
 
-	fd = openat(dirfd, name, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* The kernel wants the terminating NUL too. */
-	snprintf(spec, sizeof spec, "some %llu %llu", (unsigned long long)threshold_us,
-		 (unsigned long long)window_us);
-	if (write(fd, spec, strlen(spec) + 1) < 0) {
-		r = -errno;
-		close(fd);
+	if ((r = procfs_psi_trigger(dirfd, name, threshold_us, window_us, &fd, &opened)) < 0)
 		return r;
-	}
 	t = calloc(1, sizeof *t);
 	if (!t) {
 		close(fd);

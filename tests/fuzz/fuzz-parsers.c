@@ -65,7 +65,7 @@ static void parse_text(enum parser p, uint8_t sel, const char *text, size_t len)
 	}
 	case P_SELF: {
 		char *v2 = NULL, *mem = NULL, *pids = NULL;
-		if (cgroup_parse_self(text, &v2, &mem, &pids) == 0) {
+		if (procfs_parse_cgroup(text, &v2, &mem, &pids) == 0) {
 			fuzz_assert(v2 || mem);
 			fuzz_assert(!v2 || strlen(v2) < len);
 			fuzz_assert(!mem || strlen(mem) < len);

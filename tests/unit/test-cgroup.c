@@ -15,6 +15,7 @@
 #include <sys/vfs.h>
 
 #include "cgroup.h"
+#include "procfs.h"
 #include "util.h"
 #include "tap.h"
 
@@ -89,7 +90,7 @@ static void test_parse_self(void)
 		const char *text = c->file ? data(c->file) : c->text;
 		char *sentinel = (char *)"untouched";
 		char *v2 = sentinel, *mem = sentinel, *pids = sentinel;
-		int r = cgroup_parse_self(text, &v2, &mem, &pids);
+		int r = procfs_parse_cgroup(text, &v2, &mem, &pids);
 
 		is_int(r, c->r, "self %s: returns %d", c->what, c->r);
 		if (c->r == 0) {
