@@ -213,6 +213,17 @@ static void body_word(struct rng *r, int mixed, char buf[MAX_WORD + 1])
 
 /* ---- argument parsing ------------------------------------------------- */
 
+/* One of two words: 0 for the first, 1 for the second. */
+static int parse_choice(const char *opt, const char *arg, const char *no, const char *yes)
+{
+	if (strcmp(arg, no) == 0)
+		return 0;
+	if (strcmp(arg, yes) == 0)
+		return 1;
+	usage_error("%s: expected %s or %s, got '%s'", opt, no, yes, arg);
+	return 0;
+}
+
 static long parse_long(const char *opt, const char *arg, long min, long max)
 {
 	char *end;
@@ -283,22 +294,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case O_HEAVY_PAGE:  o->heavy_page = parse_long("--heavy-page", optarg, 1, LONG_MAX); break;
 		case O_HEAVY_WORDS: o->heavy_words = parse_long("--heavy-words", optarg, 0, 100000000); break;
 		case O_HEAVY_DIAGONAL: o->heavy_diagonal = 1; break;
-		case O_LAYOUT:
-			if (strcmp(optarg, "plain") == 0)
-				o->description = 0;
-			else if (strcmp(optarg, "description") == 0)
-				o->description = 1;
-			else
-				usage_error("--layout: expected plain or description, got '%s'", optarg);
-			break;
-		case O_SCRIPT:
-			if (strcmp(optarg, "latin") == 0)
-				o->mixed = 0;
-			else if (strcmp(optarg, "mixed") == 0)
-				o->mixed = 1;
-			else
-				usage_error("--script: expected latin or mixed, got '%s'", optarg);
-			break;
+		case O_LAYOUT: o->description = parse_choice("--layout", optarg, "plain", "description"); break;
+		case O_SCRIPT: o->mixed = parse_choice("--script", optarg, "latin", "mixed"); break;
 		case O_SEED:        o->seed = (uint64_t)parse_long("--seed", optarg, 0, LONG_MAX); break;
 		case O_PAGE_SIZE:   parse_page_size(optarg, &o->page_w, &o->page_h); break;
 		case O_TEXT_OUT:    o->text_out = optarg; break;
