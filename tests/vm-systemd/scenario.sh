@@ -48,9 +48,12 @@ running_with_batches() {
 	doc=$(memsafectl --json status "$1" 2>/dev/null) || return 1
 	[ "$(jq_ - job.state <<<"$doc")" = running ] && [ "$(jq_ - job.batches_flushed <<<"$doc")" -ge 2 ]
 }
-# pages_in_kb ID PAGES: how many distinct pages of job ID reached the jsonl sink.
+# pages_in_kb ID PAGES: how many distinct pages of job ID reached the jsonl
+# sink (its submitter's kb/<uid>/default/chunks.jsonl).
 pages_in_kb() {
-	grep "^{\"job\":$1," "$STATE/kb/default/chunks.jsonl" |
+	local uid
+	uid=$(memsafectl --json status "$1" 2>/dev/null | jq_ - job.uid)
+	grep "^{\"job\":$1," "$STATE/kb/${uid:-0}/default/chunks.jsonl" |
 		sed -n "s/.*\"text\":\"Page \([0-9]*\) of $2.*/\1/p" | sort -un | wc -l
 }
 job_ends() {   # job_ends ID: job-end records of job ID in the journal
