@@ -614,6 +614,15 @@ if [ -n "$paused" ]; then
 	check "i. the job is thawed once pressure stayed low for hold_time${thawed:+ ($thawed s after the hog ended)}" \
 		test -n "$thawed"
 	if [ -n "$thawed" ] && [ -d "$jcg" ]; then
+		# The kernel clears "frozen" once every task has left the
+		# refrigerator, a moment after cgroup.freeze 0 (longer when
+		# the host is busy): wait for it, 5 s at most.
+		i=0
+		while [ $i -lt 50 ] && ! grep -q '^frozen 0$' "$jcg/cgroup.events" 2>/dev/null &&
+		      [ -d "$jcg" ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
 		check "i. its cgroup.events says frozen 0 after the thaw" grep -q '^frozen 0$' "$jcg/cgroup.events"
 	fi
 fi
